@@ -17,6 +17,8 @@ from toolkit.training.functional import feedback_linear
 from toolkit.training.metrics import angle_deg
 from toolkit.training.modules import RuleLinear
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _grads(weight: torch.Tensor, feedback: torch.Tensor, x: torch.Tensor, g: torch.Tensor):
     w = weight.clone().requires_grad_(True)
@@ -122,3 +124,17 @@ def test_cnn_arch_builds_and_round_trips(seed):
     assert sum(isinstance(m, RuleConv2d) for m in model) == 2
     assert Arch.from_dict(arch.to_dict()) == arch
     assert len(weight_feedback_angles(model)) == 3  # conv2, hidden, logits
+
+
+def test_noise_pretraining_lowers_teaching_signal_angle(seed, digits):
+    """Claim 1, on the teaching signals: ∠(δ_FA, δ_BP) on real data falls during the noise phase."""
+    from toolkit.training import signal_angles
+    from toolkit.training.trainer import _tensors
+
+    model = _fa_net()
+    x, y = _tensors(digits[0].take(256))
+    before = signal_angles(model, x, y)
+    pretrain_on_noise(model, (64,), 10, NoiseConfig(steps=1500, pool_size=2000), seed=0, progress=False)
+    after = signal_angles(model, x, y)
+    assert all(80.0 < a < 100.0 for a in before)
+    assert all(a < b - 15.0 for a, b in zip(after, before, strict=True))

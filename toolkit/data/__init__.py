@@ -1,10 +1,27 @@
 """Datasets: the embedded digits default and loaders for files on disk.
 
-Every loader returns ``(train, test)`` as ``Dataset`` objects with pixels in [0, 1].
+Every loader returns ``(train, test)`` as ``Dataset`` objects with pixels in [0, 1]:
+digits as flat vectors (N, 64), the MNIST family (IDX files) as images (N, 1, 28, 28),
+``.npz`` files as stored. ``ood_views`` makes translated, scaled and rotated test sets.
 """
 
 from toolkit.data.base import Dataset
 from toolkit.data.digits import load_digits
-from toolkit.data.registry import DATASETS, load_dataset
+from toolkit.data.idx import load_idx_dataset, read_idx
+from toolkit.data.npz import load_npz
+from toolkit.data.ood import OOD_VIEWS, ood_views
+from toolkit.data.registry import DATASETS, FASHION_MNIST_DIR, dataset_names, load_dataset
 
-__all__ = ["DATASETS", "Dataset", "load_dataset", "load_digits"]
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_DIR",
+    "OOD_VIEWS",
+    "Dataset",
+    "dataset_names",
+    "load_dataset",
+    "load_digits",
+    "load_idx_dataset",
+    "load_npz",
+    "ood_views",
+    "read_idx",
+]

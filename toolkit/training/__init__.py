@@ -1,19 +1,32 @@
-"""Training without weight transport: rules, layers, models, noise pretraining, loops.
+"""Training without weight transport: rules, layers, models, noise pretraining, loops, metrics.
 
-``functional`` holds the pure update functions, ``modules`` the layers that hold their
-state, ``noise`` the random-noise pretraining phase, ``trainer`` the data phase.
+``rules`` names the rules (an enum, also their YAML spelling), ``functional`` holds the pure
+update functions, ``modules`` the layers that hold their state, ``rulestep`` the work KP and
+WM do between optimiser steps, ``noise`` the random-noise pretraining phase, ``trainer`` the
+data phase, ``metrics`` the angles and effective dimensionality, ``experiment`` a whole run
+from an experiment config (``nfa train``).
 """
 
 from toolkit.training.checkpoint import load_checkpoint, save_checkpoint
-from toolkit.training.metrics import angle_deg, weight_feedback_angles
+from toolkit.training.metrics import (
+    angle_deg,
+    effective_dimensionality,
+    layer_metrics,
+    participation_ratio,
+    signal_angles,
+    teaching_signals,
+    weight_feedback_angles,
+)
 from toolkit.training.models import Arch, ModelKind, build_model, rule_layers
-from toolkit.training.modules import RuleConv2d, RuleLinear
+from toolkit.training.modules import RuleConv2d, RuleLinear, connect_direct_feedback, transport_backward
 from toolkit.training.noise import NoiseConfig, NoiseDistribution, pretrain_on_noise
-from toolkit.training.rules import Rule
-from toolkit.training.trainer import OptimizerKind, TrainConfig, evaluate, fit
+from toolkit.training.rules import MirrorConfig, Rule, RuleOptions
+from toolkit.training.rulestep import RuleStepper
+from toolkit.training.trainer import OptimizerKind, TrainConfig, evaluate, evaluate_loss, fit
 
 __all__ = [
     "Arch",
+    "MirrorConfig",
     "ModelKind",
     "NoiseConfig",
     "NoiseDistribution",
@@ -21,14 +34,24 @@ __all__ = [
     "Rule",
     "RuleConv2d",
     "RuleLinear",
+    "RuleOptions",
+    "RuleStepper",
     "TrainConfig",
     "angle_deg",
     "build_model",
+    "connect_direct_feedback",
+    "effective_dimensionality",
     "evaluate",
+    "evaluate_loss",
     "fit",
+    "layer_metrics",
     "load_checkpoint",
+    "participation_ratio",
     "pretrain_on_noise",
     "rule_layers",
     "save_checkpoint",
+    "signal_angles",
+    "teaching_signals",
+    "transport_backward",
     "weight_feedback_angles",
 ]

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.errors import CheckpointError
-from toolkit.training.modules import RuleConv2d, RuleLinear
+from toolkit.errors import CheckpointError, ConfigError
+from toolkit.training.modules import RuleConv2d, RuleLinear, connect_direct_feedback
 from toolkit.training.rules import Rule
 
 __all__ = ["Arch", "ModelKind", "build_model", "rule_layers"]
@@ -68,11 +68,13 @@ class Arch:
 
 def _conv_stack(arch: Arch, gen: torch.Generator) -> tuple[list[nn.Module], tuple[int, ...]]:
     if len(arch.in_shape) != 3:
-        raise ValueError(f"a CNN needs in_shape (channels, height, width), got {arch.in_shape}")
+        raise ConfigError(f"a CNN needs samples of shape (channels, height, width), got {arch.in_shape}: "
+                          "view the data as images (e.g. data.shape: [1, 8, 8] for digits)")
     c, h, w = arch.in_shape
     layers: list[nn.Module] = []
     for out_c in arch.conv_channels:
-        layers += [RuleConv2d(c, out_c, arch.kernel, padding=arch.kernel // 2, rule=arch.rule, generator=gen),
+        layers += [RuleConv2d(c, out_c, arch.kernel, padding=arch.kernel // 2, rule=arch.rule, generator=gen,
+                              error_features=arch.n_classes, in_size=(h, w)),
                    nn.ReLU()]
         c = out_c
         if arch.pool > 1:
@@ -82,7 +84,11 @@ def _conv_stack(arch: Arch, gen: torch.Generator) -> tuple[list[nn.Module], tupl
 
 
 def build_model(arch: Arch, *, seed: int = 0) -> nn.Sequential:
-    """A freshly initialised network for ``arch``; weights and feedback drawn from ``seed``."""
+    """A freshly initialised network for ``arch``; weights and feedback drawn from ``seed``.
+
+    For DFA every layer's feedback projects from the output error (``n_classes`` values) and
+    the layers share one error hub (``connect_direct_feedback``).
+    """
     gen = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []
     shape = arch.in_shape
@@ -95,9 +101,11 @@ def build_model(arch: Arch, *, seed: int = 0) -> nn.Sequential:
         n_in *= s
     sizes = [n_in, *arch.hidden]
     for a, b in itertools.pairwise(sizes):
-        layers += [RuleLinear(a, b, rule=arch.rule, generator=gen), nn.ReLU()]
-    layers.append(RuleLinear(sizes[-1], arch.n_classes, rule=arch.rule, generator=gen))
-    return nn.Sequential(*layers)
+        layers += [RuleLinear(a, b, rule=arch.rule, generator=gen, error_features=arch.n_classes), nn.ReLU()]
+    layers.append(RuleLinear(sizes[-1], arch.n_classes, rule=arch.rule, generator=gen, error_features=arch.n_classes))
+    model = nn.Sequential(*layers)
+    connect_direct_feedback(model)
+    return model
 
 
 def rule_layers(model: nn.Module) -> list[nn.Module]:

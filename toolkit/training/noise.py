@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from toolkit.schema import bounded
 from toolkit.training.metrics import weight_feedback_angles
+from toolkit.training.rules import RuleOptions
+from toolkit.training.rulestep import RuleStepper
 from toolkit.training.trainer import OptimizerKind, make_optimizer
 
 __all__ = ["NoiseConfig", "NoiseDistribution", "noise_batch", "pretrain_on_noise"]
@@ -37,7 +39,7 @@ class NoiseConfig:
     samples batches from them; 0 draws fresh inputs and labels at every step. In our
     measurements only a fixed pool aligns W with B: with fresh noise the labels carry no
     information that persists from one step to the next, so ∠(Wᵀ, B) stays near 90°
-    (see docs/results and tests/test_noise.py).
+    (see docs/training.md and tests/test_training.py).
     """
 
     steps: int = bounded(2000, lo=0, hi=10_000_000)
@@ -81,14 +83,18 @@ class _NoiseSource:
 
 
 def pretrain_on_noise(model: nn.Module, in_shape: tuple[int, ...], n_classes: int, cfg: NoiseConfig,
-                      *, seed: int = 0, progress: bool = True, log_every: int = 100) -> list[dict[str, Any]]:
-    """Train ``model`` on noise for ``cfg.steps``; return records every ``log_every`` steps.
+                      *, seed: int = 0, progress: bool = True, log_every: int = 100,
+                      rule_options: RuleOptions | None = None) -> list[dict[str, Any]]:
+    """Train ``model`` on noise for ``cfg.steps`` with its own rule; return records every ``log_every`` steps.
 
     Each record has ``step``, the mean ``loss`` since the last record and the
-    weight–feedback ``angles`` (degrees, one per layer above the first).
+    weight–feedback ``angles`` (degrees, one per layer above the first). The optimiser is
+    fresh and discarded at the end (the data phase starts its own). KP and WM layers get
+    their between-step work from ``rule_options``, as in the data phase.
     """
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model, cfg.optimizer, cfg.lr)
+    stepper = RuleStepper(model, rule_options, seed=seed + 1)
     model.train()
     log = [{"step": 0, "loss": float("nan"), "angles": weight_feedback_angles(model)}]
     source = _NoiseSource(cfg, in_shape, n_classes, gen)
@@ -100,6 +106,8 @@ def pretrain_on_noise(model: nn.Module, in_shape: tuple[int, ...], n_classes: in
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if stepper.active:
+            stepper()
         running, count = running + float(loss), count + 1
         if step % log_every == 0 or step == cfg.steps:
             log.append({"step": step, "loss": running / count, "angles": weight_feedback_angles(model)})

@@ -1,6 +1,7 @@
 """Training loops: the data phase (``fit``) and evaluation.
 
-Every loop is seeded: the same seed, data and config give the same weights.
+Every loop is seeded: the same seed, data and config give the same weights, also across a
+resume (``start_epoch`` replays the shuffling of the epochs already done).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from tqdm.auto import tqdm
 
 from toolkit.data.base import Dataset
 from toolkit.schema import bounded
+from toolkit.training.rules import RuleOptions
+from toolkit.training.rulestep import RuleStepper
 
-__all__ = ["OptimizerKind", "TrainConfig", "evaluate", "fit", "make_optimizer"]
+__all__ = ["OptimizerKind", "TrainConfig", "evaluate", "evaluate_loss", "fit", "make_optimizer"]
 
 
 class OptimizerKind(enum.Enum):
     ADAM = "adam"
+    ADAMW = "adamw"   #: Adam with decoupled weight decay
     SGD = "sgd"
 
 
@@ -41,9 +45,12 @@ class TrainConfig:
 
 def make_optimizer(model: nn.Module, kind: OptimizerKind, lr: float, *, momentum: float = 0.9,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """An optimiser over the trainable parameters (weights and biases; feedback tensors are never among them)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if kind is OptimizerKind.ADAM:
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if kind is OptimizerKind.ADAMW:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if kind is OptimizerKind.SGD:
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind}")
@@ -56,46 +63,71 @@ def _tensors(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def evaluate(model: nn.Module, ds: Dataset, *, batch_size: int = 2048) -> float:
     """Fraction of ``ds`` classified correctly (argmax of the logits)."""
+    return evaluate_loss(model, ds, batch_size=batch_size)[1]
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, ds: Dataset, *, batch_size: int = 2048) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on ``ds``."""
     if len(ds) == 0:
-        return float("nan")
+        return float("nan"), float("nan")
     model.eval()
     x, y = _tensors(ds)
-    correct = 0
+    correct, loss = 0, 0.0
     for i in range(0, len(ds), batch_size):
-        correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-    return correct / len(ds)
+        logits = model(x[i:i + batch_size])
+        loss += float(F.cross_entropy(logits, y[i:i + batch_size], reduction="sum"))
+        correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+    return loss / len(ds), correct / len(ds)
 
 
 EpochHook = Callable[[int, nn.Module], dict[str, Any]]
+RecordHook = Callable[[dict[str, Any]], None]
 
 
 def fit(model: nn.Module, train: Dataset, test: Dataset, cfg: TrainConfig, *, seed: int = 0,
         progress: bool = True, desc: str = "train", on_epoch: EpochHook | None = None,
-        optimizer: torch.optim.Optimizer | None = None, start_epoch: int = 0) -> list[dict[str, Any]]:
+        optimizer: torch.optim.Optimizer | None = None, start_epoch: int = 0,
+        rule_options: RuleOptions | None = None, on_record: RecordHook | None = None,
+        stepper: RuleStepper | None = None) -> list[dict[str, Any]]:
     """Train ``model`` on ``train`` for ``cfg.epochs``; return one record per epoch.
 
     Record 0 is the untrained model (``epoch`` 0, test accuracy before any data), then one
-    per epoch with ``train_loss``, ``train_acc`` and ``test_acc``, plus whatever
-    ``on_epoch(epoch, model)`` returns.
+    per epoch with ``train_loss``, ``train_acc``, ``test_loss`` and ``test_acc``, plus
+    whatever ``on_epoch(epoch, model)`` returns. ``start_epoch`` > 0 resumes after that epoch
+    (pass the restored ``optimizer``); the records of earlier epochs are not repeated.
+    KP and WM layers get their between-step work from ``stepper`` (default: a new
+    ``RuleStepper(model, rule_options, seed=seed)``; pass a restored one to resume exactly).
+    ``on_record(record)`` is called with each record as soon as it exists (to log or checkpoint).
     """
     gen = torch.Generator().manual_seed(seed)
     opt = optimizer or make_optimizer(model, cfg.optimizer, cfg.lr, momentum=cfg.momentum,
                                       weight_decay=cfg.weight_decay)
+    stepper = stepper or RuleStepper(model, rule_options, seed=seed)
     x, y = _tensors(train)
+    for _ in range(start_epoch):  # replay the shuffles of the epochs already done
+        torch.randperm(x.shape[0], generator=gen)
     history: list[dict[str, Any]] = []
+
+    def add(rec: dict[str, Any]) -> None:
+        history.append(rec)
+        if on_record is not None:
+            on_record(rec)
+
     if start_epoch == 0:
-        history.append(_record(0, model, test, float("nan"), float("nan"), on_epoch))
+        add(_record(0, model, test, float("nan"), float("nan"), on_epoch))
     bar = tqdm(range(start_epoch + 1, cfg.epochs + 1), desc=desc, disable=None if progress else True,
                leave=False, unit="epoch")
     for epoch in bar:
-        loss, acc = _one_epoch(model, opt, x, y, cfg.batch_size, gen)
-        history.append(_record(epoch, model, test, loss, acc, on_epoch))
+        loss, acc = _one_epoch(model, opt, (x, y), cfg.batch_size, gen, stepper if stepper.active else None)
+        add(_record(epoch, model, test, loss, acc, on_epoch))
         bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{history[-1]['test_acc']:.3f}")
     return history
 
 
-def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               batch_size: int, gen: torch.Generator) -> tuple[float, float]:
+def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: tuple[torch.Tensor, torch.Tensor],
+               batch_size: int, gen: torch.Generator, stepper: RuleStepper | None) -> tuple[float, float]:
+    x, y = data
     model.train()
     perm = torch.randperm(x.shape[0], generator=gen)
     total_loss, correct = 0.0, 0
@@ -106,6 +138,8 @@ def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if stepper is not None:
+            stepper()
         total_loss += float(loss) * len(idx)
         correct += int((logits.argmax(1) == y[idx]).sum())
     return total_loss / x.shape[0], correct / x.shape[0]
@@ -113,8 +147,9 @@ def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y:
 
 def _record(epoch: int, model: nn.Module, test: Dataset, loss: float, acc: float,
             on_epoch: EpochHook | None) -> dict[str, Any]:
+    test_loss, test_acc = evaluate_loss(model, test)
     rec: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_acc": acc,
-                           "test_acc": evaluate(model, test)}
+                           "test_loss": test_loss, "test_acc": test_acc}
     if on_epoch is not None:
         rec.update(on_epoch(epoch, model))
     return rec

@@ -1,0 +1,110 @@
+"""``nfa bench``: the Cheon et al. comparison (quick, on digits) and the speed benchmark's report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from toolkit.cli import main
+from toolkit.cli.bench import BENCHMARKS, OPTIONAL_BENCHMARKS, available_benchmarks
+
+KEYS = ("final_acc", "epoch1_acc", "epochs_to_target", "angle_before", "angle_after", "eff_dim", "ood_acc")
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """``nfa bench`` sets torch's thread count (--threads); put it back afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_cheon_quick_on_digits_writes_every_figure(tmp_path, capsys):
+    js = tmp_path / "out.json"
+    code = main(["bench", "cheon", "--dataset", "digits", "--quick", "--json", str(js), "--out", str(tmp_path / "b"),
+                 "--no-progress"])
+    assert code == 0
+    r = json.loads(js.read_text())
+    assert set(r["methods"]) == {"bp", "fa", "fa+noise"}
+    for name, m in r["methods"].items():
+        for k in KEYS:
+            assert k in m, (name, k)
+        assert 0.0 <= m["final_acc"] <= 1.0 and set(m["ood_acc"]) == {"translated", "scaled", "rotated"}
+        assert len(m["eff_dim"]) == 3 and m["meta_loss"] > 0
+    fa, fn = r["methods"]["fa"], r["methods"]["fa+noise"]
+    assert fn["angle_after"][-1] < fn["angle_before"][-1] - 10  # the noise phase aligned the top layer
+    assert fa["angle_after"] == fa["angle_before"]               # no noise phase, no change
+    assert r["methods"]["bp"]["angle_before"] == [None, None, None]
+    md = (tmp_path / "b" / "results.md").read_text()
+    assert "`nfa bench cheon --dataset digits" in md and "--quick" in md and "| fa+noise |" in md
+    for png in ("accuracy.png", "noise-angles.png", "delta-angles.png"):
+        assert (tmp_path / "b" / png).read_bytes()[:4] == b"\x89PNG"
+    assert "FA + noise beats FA" in capsys.readouterr().out
+
+
+def test_cheon_report_goes_beside_its_plots(tmp_path):
+    report = tmp_path / "docs" / "cheon-digits.md"
+    code = main(["bench", "cheon", "--dataset", "digits", "--quick", "--seeds", "1", "--epochs", "1",
+                 "--noise-steps", "50", "--rules", "bp,kp", "--out", str(tmp_path / "b"), "--report", str(report),
+                 "--no-progress"])
+    assert code == 0
+    text = report.read_text()
+    assert "](cheon-digits-accuracy.png)" in text and "| kp |" in text
+    assert (tmp_path / "docs" / "cheon-digits-accuracy.png").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rules", "fa,xx"], "--rules: unknown method 'xx'"),
+    (["--seeds", "0"], "--seeds: must be >= 1"),
+    (["--hidden", "a,b"], "--hidden: expected"),
+    (["--dataset", "mnist"], "mnist: no folder given"),
+])
+def test_cheon_bad_arguments_are_one_line(tmp_path, capsys, args, message):
+    assert main(["bench", "cheon", "--out", str(tmp_path / "b"), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_speed_prints_every_rule_ratio_to_bp(tmp_path, capsys):
+    js = tmp_path / "speed.json"
+    code = main(["bench", "speed", "--network", "both", "--hidden", "8", "--batch", "4", "--steps", "2",
+                 "--rounds", "2", "--json", str(js)])
+    assert code == 0
+    out = capsys.readouterr().out
+    for rule in ("bp", "fa", "dfa", "kp", "sign", "brsf", "frsf", "wm"):
+        assert f"\n  {rule} " in out
+    res = json.loads(js.read_text())["results"]
+    assert [r["network"] for r in res] == ["mlp", "cnn"]
+    assert res[0]["rules"]["bp"]["ratio_to_bp"] == pytest.approx(1.0)
+    assert all(v["steps_per_s"] > 0 for v in res[1]["rules"].values())
+
+
+def test_bench_registry_has_a_place_for_sim(monkeypatch):
+    import importlib.util
+
+    assert set(BENCHMARKS) == {"cheon", "speed"} and OPTIONAL_BENCHMARKS["sim"] == "toolkit.bench.sim"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "toolkit.bench.sim" else real(name))
+    assert "sim" not in available_benchmarks()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "toolkit.bench.sim" else None)
+    assert available_benchmarks()["sim"] == "toolkit.bench.sim"
+
+
+def test_cheon_on_npz_features_without_ood_views(tmp_path, rng):
+    import numpy as np
+
+    x = rng.random((120, 5)).astype(np.float32)
+    np.savez(tmp_path / "feat.npz", x=x, y=(x[:, 0] > 0.5).astype(np.int64))
+    js = tmp_path / "r.json"
+    code = main(["bench", "cheon", "--dataset", str(tmp_path / "feat.npz"), "--quick", "--seeds", "1", "--epochs", "1",
+                 "--noise-steps", "20", "--hidden", "8", "--out", str(tmp_path / "b"), "--json", str(js),
+                 "--no-progress"])
+    assert code == 0
+    r = json.loads(js.read_text())
+    assert r["methods"]["fa"]["ood_acc"] == {} and r["methods"]["fa"]["ood_acc_mean"] is None
+    assert "Not measured" in (tmp_path / "b" / "results.md").read_text()

@@ -1,0 +1,9 @@
+"""Benchmarks, one module each, run by ``nfa bench NAME``.
+
+A benchmark module exposes ``add_arguments(parser)`` and ``run(args) -> exit code`` and keeps
+heavy imports (torch) inside functions, so ``nfa --help`` stays fast. They are listed in
+``toolkit.cli.bench.BENCHMARKS``:
+
+* ``cheon``: BP, FA and FA after noise pretraining side by side (Cheon, Lee & Paik 2024).
+* ``speed``: steps per second of every rule against backprop on the same network and batch.
+"""

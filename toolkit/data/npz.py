@@ -1,0 +1,76 @@
+"""A generic dataset in one ``.npz`` file.
+
+Required arrays: ``x`` (N, ...) and ``y`` (N,) integer labels 0..K−1. Optional: ``x_test``
+and ``y_test`` (otherwise a stratified ``test_fraction`` of x is held out, fixed by the
+seed) and ``n_classes`` (otherwise max label + 1). Pixels are unsigned bytes (divided by
+255) or floats already in [0, 1] (anything else is refused, never clipped). Images stored
+as (N, H, W) get a channel axis, (N, 1, H, W), like the IDX datasets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data.base import Dataset
+from toolkit.errors import DataError, DatasetNotFoundError
+
+__all__ = ["load_npz"]
+
+
+def load_npz(path: Path, *, seed: int = 0, test_fraction: float = 0.2) -> tuple[Dataset, Dataset]:
+    """(train, test) from the ``.npz`` file ``path`` (format above)."""
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path}: no such file (a .npz with arrays x and y, optionally x_test, y_test)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing array(s) {', '.join(missing)} (found: {', '.join(sorted(arrays)) or 'none'})")
+    x, y = _pixels(path, "x", arrays["x"]), _labels(path, "y", arrays["y"])
+    if "x_test" in arrays and "y_test" in arrays:
+        xt, yt = _pixels(path, "x_test", arrays["x_test"]), _labels(path, "y_test", arrays["y_test"])
+    else:
+        x, y, xt, yt = _split(x, y, seed, test_fraction)
+    n_classes = int(arrays["n_classes"]) if "n_classes" in arrays else int(max(y.max(initial=0), yt.max(initial=0))) + 1
+    name = path.stem
+    return Dataset(name=name, x=x, y=y, n_classes=n_classes), Dataset(name=name, x=xt, y=yt, n_classes=n_classes)
+
+
+def _pixels(path: Path, key: str, a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        out = a.astype(np.float32) / 255.0
+    elif np.issubdtype(a.dtype, np.floating):
+        if a.size and (float(a.min()) < 0.0 or float(a.max()) > 1.0):
+            raise DataError(f"{path}: {key} has values in [{a.min():g}, {a.max():g}]; scale them to [0, 1] "
+                            "(or store unsigned bytes 0..255)")
+        out = a.astype(np.float32)
+    else:
+        raise DataError(f"{path}: {key} must be uint8 or float in [0, 1], got {a.dtype}")
+    if out.ndim < 2:
+        raise DataError(f"{path}: {key} must have shape (N, ...) with one sample per row, got {a.shape}")
+    return out[:, None] if out.ndim == 3 else out
+
+
+def _labels(path: Path, key: str, a: np.ndarray) -> np.ndarray:
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+        raise DataError(f"{path}: {key} must be a vector of integer labels, got {a.dtype} {a.shape}")
+    return a.astype(np.int64)
+
+
+def _split(x: np.ndarray, y: np.ndarray, seed: int,
+           fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out ``fraction`` of each class (at least one sample of a class with two or more)."""
+    rng = np.random.default_rng(seed)
+    test_idx: list[int] = []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        k = max(1, round(fraction * len(idx))) if len(idx) > 1 else 0
+        test_idx.extend(idx[:k].tolist())
+    mask = np.zeros(len(y), dtype=bool)
+    mask[np.asarray(test_idx, dtype=np.int64)] = True
+    return x[~mask], y[~mask], x[mask], y[mask]
