@@ -10,7 +10,7 @@ from torch import nn
 
 from compilers.frontend import from_torch
 from compilers.netdir import save_network
-from compilers.passes import CompileOptions, pipeline_for, run_pipeline
+from compilers.passes import CompileOptions, ConversionMode, pipeline_for, run_pipeline
 from toolkit import ir
 from toolkit.data.base import Dataset
 from toolkit.training.checkpoint import load_checkpoint
@@ -25,8 +25,12 @@ def compile_model(model: nn.Module, in_shape: tuple[int, ...], opts: CompileOpti
 
 def compile_report(graph: ir.Graph, opts: CompileOptions, **extra: Any) -> dict[str, Any]:
     meta = dict(graph.meta)
+    mode_options: dict[str, Any] = {"reset": opts.reset.value}
+    if opts.mode is ConversionMode.SDN:
+        mode_options = {"delta_threshold": opts.delta_threshold, "cum_error": opts.cum_error,
+                        "message_bits": opts.message_bits, "ranges": meta.get("ranges", {})}
     return {"hw": opts.hw.name, "hw_config": opts.hw.source, "mode": opts.mode.value,
-            "timesteps": opts.timesteps, "encoding": opts.encoding.value, "reset": opts.reset.value,
+            "timesteps": opts.steps, "encoding": opts.input_encoding.value, **mode_options,
             "percentile": opts.percentile, "passes": meta.get("passes", []),
             "quantization": meta.get("quantization", []), "mapping": meta.get("mapping", {}),
             "balance": meta.get("balance", {}), **extra}

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from toolkit import ir
 from toolkit.errors import LoweringError
@@ -42,6 +44,29 @@ def _dense(n: ir.Dense, x: np.ndarray) -> np.ndarray:
     return _with_bias(h, n.bias)
 
 
+@_register(ir.Conv2d)
+def _conv(n: ir.Conv2d, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        h = F.conv2d(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)),
+                     torch.from_numpy(n.weight.astype(np.float64) * (2.0 ** n.weight_exp)),
+                     None if n.bias is None else torch.from_numpy(n.bias.astype(np.float64)),
+                     n.stride, n.padding, n.dilation, n.groups)
+    return h.numpy()
+
+
+@_register(ir.AvgPool2d)
+def _avg_pool(n: ir.AvgPool2d, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return F.avg_pool2d(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)), n.kernel, n.stride).numpy()
+
+
+@_register(ir.SigmaDelta)
+def _sigma_delta(n: ir.SigmaDelta, x: np.ndarray) -> np.ndarray:
+    """The value a sigma-delta group converges to (its residues aside): f(h + bias)."""
+    h = _with_bias(x.reshape(x.shape[0], *n.shape), n.bias)
+    return np.maximum(h, 0.0) if n.activation is ir.Activation.RELU else h
+
+
 @_register(ir.ReLU)
 def _relu(n: ir.ReLU, x: np.ndarray) -> np.ndarray:
     return np.maximum(_with_bias(x.reshape(x.shape[0], *n.shape), n.bias), 0.0)
@@ -57,7 +82,12 @@ def _flatten(n: ir.Flatten, x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-@_register(ir.Input, ir.Output)
+@_register(ir.Input)
+def _input(n: ir.Input, x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], *n.shape)
+
+
+@_register(ir.Output)
 def _passthrough(n: ir.Node, x: np.ndarray) -> np.ndarray:
     return x
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from toolkit import ir
 from toolkit.errors import LoweringError
-from toolkit.training.modules import RuleLinear
+from toolkit.training.modules import RuleConv2d, RuleLinear
 
 __all__ = ["FRONTEND", "from_torch", "register_frontend"]
 
@@ -44,6 +44,46 @@ def _linear(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
     return ir.Dense(name=name, weight=_np(m.weight), bias=None if bias is None else _np(bias))
 
 
+def _pair(v: object, what: str, layer: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return (int(v[0]), int(v[1]))
+    raise LoweringError(f"{layer}: {what} {v!r} is not supported (give an int or a pair of ints)")
+
+
+@register_frontend(RuleConv2d)
+def _rule_conv(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
+    geo = m.geometry
+    bias = getattr(m, "bias", None)
+    return ir.Conv2d(name=name, weight=_np(m.weight), bias=None if bias is None else _np(bias),
+                     stride=tuple(geo.stride), padding=tuple(geo.padding), dilation=tuple(geo.dilation),
+                     groups=int(geo.groups))
+
+
+@register_frontend(nn.Conv2d)
+def _conv(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
+    layer = f"Conv2d({m.in_channels}, {m.out_channels})"
+    if m.padding_mode != "zeros":
+        raise LoweringError(f"{layer}: padding_mode {m.padding_mode!r} is not supported; only zero padding "
+                            "('zeros') has a Loihi equivalent")
+    return ir.Conv2d(name=name, weight=_np(m.weight), bias=None if m.bias is None else _np(m.bias),
+                     stride=_pair(m.stride, "stride", layer), padding=_pair(m.padding, "padding", layer),
+                     dilation=_pair(m.dilation, "dilation", layer), groups=int(m.groups))
+
+
+@register_frontend(nn.AvgPool2d)
+def _avg_pool(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
+    layer = "AvgPool2d"
+    kernel = _pair(m.kernel_size, "kernel_size", layer)
+    stride = kernel if m.stride is None else _pair(m.stride, "stride", layer)
+    if _pair(m.padding, "padding", layer) != (0, 0) or m.ceil_mode or m.divisor_override is not None:
+        raise LoweringError(f"{layer}: only padding=0, ceil_mode=False and no divisor_override are supported "
+                            f"(got padding={m.padding}, ceil_mode={m.ceil_mode}, "
+                            f"divisor_override={m.divisor_override})")
+    return ir.AvgPool2d(name=name, kernel=kernel, stride=stride)
+
+
 @register_frontend(nn.ReLU)
 def _relu(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
     return ir.ReLU(name=name, shape=in_shape)
@@ -51,6 +91,9 @@ def _relu(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
 
 @register_frontend(nn.Flatten)
 def _flatten(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
+    if m.start_dim != 1 or m.end_dim != -1:
+        raise LoweringError(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim}) is not supported: only the "
+                            "default Flatten() of everything but the batch dimension")
     return ir.Flatten(name=name)
 
 
@@ -78,7 +121,7 @@ def from_torch(model: nn.Module, in_shape: tuple[int, ...]) -> ir.Graph:
         node = node.replace(name=f"{kind}{counts[kind]}")
         nodes.append(node)
         shape = node.out_shape(shape)
-    if not isinstance(nodes[-1], ir.NeuronGroup):
+    if not isinstance(nodes[-1], ir.NeuronGroup):  # the logits: a group with no non-linearity
         nodes.append(ir.Identity(name="logits", shape=shape))
     nodes.append(ir.Output(name="output", shape=shape))
     return ir.check_graph(ir.Graph.chain(nodes, meta={"passes": ["from_torch"]}))

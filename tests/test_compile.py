@@ -1,4 +1,4 @@
-"""Front end and passes: folding, balancing, conversion, quantisation ranges, core mapping."""
+"""Front end and passes: folding, balancing, conversion, quantisation ranges (core mapping: test_mapping.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, 
 
 from compilers.floateval import float_forward
 from compilers.frontend import from_torch
-from compilers.passes import balance_thresholds, fold_biases, map_cores
+from compilers.passes import balance_thresholds, fold_biases
 from compilers.passes.quantize import quantize_weights
 from toolkit import ir
-from toolkit.errors import GraphError, HardwareLimitError, QuantizationError
+from toolkit.errors import GraphError, QuantizationError
 from toolkit.hw import load_hw
 from toolkit.training import evaluate
 
@@ -97,23 +97,3 @@ def test_current_encoding_needs_graded_spikes(trained_fa_noise, digits):
                      encoding=ir.Encoding.CURRENT)
     with pytest.raises(QuantizationError, match="loihi1 has no graded spikes"):
         quantize(g, hw=load_hw("loihi1"))
-
-
-def test_core_mapping_counts(compiled_rate):
-    m = compiled_rate.meta["mapping"]
-    assert m["cores"] == 2 and m["chips"] == 1  # 64 and 10 neurons: one core each
-
-
-def test_mapping_splits_large_layers_and_refuses_oversized(tmp_path):
-    hw = load_hw("loihi1")
-    w1 = np.ones((3000, 100), np.int32) * 2
-    g = ir.Graph.chain([ir.Input(name="in", shape=(100,), encoding=ir.Encoding.RATE),
-                        ir.Dense(name="fc", weight=w1),
-                        ir.LoihiLIF(name="l", shape=(3000,), vth=10, bias_mant=np.zeros(3000, np.int32),
-                                    bias_exp=np.zeros(3000, np.int32)),
-                        ir.Output(name="out", shape=(3000,), readout=ir.ReadoutMode.SPIKE_COUNT)])
-    assert map_cores(g, hw=hw).meta["mapping"]["cores"] == 3  # ceil(3000 / 1024)
-    wide = g.with_nodes([ir.Input(name="in", shape=(5000,), encoding=ir.Encoding.RATE),
-                         ir.Dense(name="fc", weight=np.ones((3000, 5000), np.int32)), *g.nodes[2:]])
-    with pytest.raises(HardwareLimitError, match="layer 'fc': fan-in 5000 exceeds core.max_fan_in_axons = 4096"):
-        map_cores(wide, hw=hw)

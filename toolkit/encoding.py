@@ -7,6 +7,8 @@ q = round(x · Q), Q = 2^bits − 1; then, for steps τ = 1..T:
 * ``RATE``:    s_τ = ⌊τq/Q⌋ − ⌊(τ−1)q/Q⌋   (deterministic; ⌊Tq/Q⌋ spikes in T steps)
 * ``POISSON``: s_τ = [r_τ < q/Q], r drawn from ``default_rng([seed, sample index])``
 * ``CURRENT``: s_τ = q                       (a graded spike every step; Loihi 2)
+* ``DELTA``:   s_1 = q, s_τ = 0 for τ > 1     (the delta encoding of a constant image: a sigma-delta
+  network's first layer integrates it back into q; Loihi 2)
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ def encode_sample(q: np.ndarray, timesteps: int, encoding: Encoding, *, bits: in
         return (r * Q < q).astype(np.int32)
     if encoding is Encoding.CURRENT:
         return np.broadcast_to(q.astype(np.int32), (timesteps, *q.shape)).copy()
-    raise DataError(f"encoding {encoding.value!r} does not produce spikes (use rate, poisson or current)")
+    if encoding is Encoding.DELTA:
+        out = np.zeros((timesteps, *q.shape), np.int32)
+        out[:1] = q
+        return out
+    raise DataError(f"encoding {encoding.value!r} does not produce spikes (use rate, poisson, current or delta)")
 
 
 def encode(q: np.ndarray, timesteps: int, encoding: Encoding, *, bits: int, seed: int = 0,
@@ -53,5 +59,9 @@ def encode(q: np.ndarray, timesteps: int, encoding: Encoding, *, bits: int, seed
         tau = np.arange(timesteps + 1, dtype=np.int64).reshape(1, -1, *([1] * (q.ndim - 1)))
         counts = (tau * q[:, None].astype(np.int64)) // Q
         return np.diff(counts, axis=1).astype(np.int32)
+    if encoding is Encoding.DELTA:  # vectorised: same as encode_sample
+        out = np.zeros((q.shape[0], timesteps, *q.shape[1:]), np.int32)
+        out[:, :1] = q[:, None]
+        return out
     return np.stack([encode_sample(q[i], timesteps, encoding, bits=bits, seed=seed, index=first_index + i)
                      for i in range(q.shape[0])]) if q.shape[0] else np.zeros((0, timesteps, *q.shape[1:]), np.int32)

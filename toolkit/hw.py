@@ -7,8 +7,9 @@ its public source in a comment next to it.
 
 from __future__ import annotations
 
+import enum
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.errors import ConfigError
@@ -18,10 +19,12 @@ __all__ = [
     "BoardLimits",
     "ChipLimits",
     "CoreLimits",
+    "EnergyBasis",
     "EnergyModel",
     "HardwareConfig",
     "NeuronFormat",
     "SynapseFormat",
+    "SynapseMemory",
     "available_hw",
     "hw_config_dir",
     "load_hw",
@@ -86,16 +89,46 @@ class NeuronFormat:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnergyModel:
-    """Published per-operation costs, for *modelled* latency and energy figures."""
+class SynapseMemory:
+    """How a core stores its synapses (nengo-loihi's ``SynapseConfig.bits_per_axon`` for Loihi 1).
 
-    synop_pj: float = bounded(lo=0.0)
-    synupdate_pj: float = bounded(0.0, lo=0.0)
-    neuron_update_pj: float = bounded(lo=0.0)
-    spike_pj: float = bounded(0.0, lo=0.0)
+    Each input axon of a core owns synapse lists of at most ``synapses_per_list`` entries
+    (0: one list of any length); a list costs ``list_header_bits`` plus its entries and is
+    rounded up to whole ``word_bits`` words. A dense list holds one weight per neuron of the
+    core; a sparse list holds only nonzero weights, each with a compartment index of
+    ``index_bits_min``..``index_bits_max`` bits (``index_bits_max`` = 0: no sparse format).
+    The defaults describe a bare weight matrix: weight bits per synapse and nothing else.
+    """
+
+    word_bits: int = bounded(1, lo=1, hi=1024)
+    list_header_bits: int = bounded(0, lo=0, hi=1024)
+    synapses_per_list: int = bounded(0, lo=0, hi=1 << 20)
+    index_bits_min: int = bounded(0, lo=0, hi=32)
+    index_bits_max: int = bounded(0, lo=0, hi=32)
+
+
+class EnergyBasis(enum.Enum):
+    """What the per-operation figures of an ``EnergyModel`` are."""
+
+    PRE_SILICON = "pre_silicon"  #: the chip's own published figures, from pre-silicon simulation
+    STAND_IN = "stand_in"        #: another chip's figures: none are published for this chip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnergyModel:
+    """Published per-operation costs, for *modelled* (never measured) latency and energy figures.
+
+    ``source`` is the one-line citation printed next to every figure computed from them.
+    """
+
+    basis: EnergyBasis
+    source: str
+    synop_pj: float = bounded(lo=0.0, doc="one spike or message reaching one stored synapse")
+    neuron_update_pj: float = bounded(lo=0.0, doc="one neuron (compartment) update in one time step")
+    spike_pj: float = bounded(lo=0.0, doc="one spike message delivered to one destination core")
     synop_ns: float = bounded(lo=0.0)
     neuron_update_ns: float = bounded(lo=0.0)
-    static_power_mw: float = bounded(0.0, lo=0.0)
+    barrier_sync_ns: float = bounded(lo=0.0, doc="end-of-time-step synchronisation of one chip")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +142,7 @@ class HardwareConfig:
     core: CoreLimits
     synapse: SynapseFormat
     neuron: NeuronFormat
+    synapse_memory: SynapseMemory = field(default_factory=SynapseMemory)
     energy: EnergyModel | None = None
     source: str = ""
 
@@ -150,6 +184,10 @@ def _check_consistency(cfg: HardwareConfig, source: str) -> None:
     syn = cfg.synapse
     if syn.graded_spikes and syn.max_message_bits == 0:
         raise ConfigError(f"{source}: synapse.max_message_bits: must be > 0 when graded_spikes is true")
+    mem = cfg.synapse_memory
+    if mem.index_bits_max < mem.index_bits_min:
+        raise ConfigError(f"{source}: synapse_memory.index_bits_max: must be >= index_bits_min "
+                          f"({mem.index_bits_min}), got {mem.index_bits_max}")
     if not syn.graded_spikes and syn.max_message_bits != 0:
         raise ConfigError(f"{source}: synapse.max_message_bits: must be 0 when graded_spikes is false "
                           f"(got {syn.max_message_bits})")

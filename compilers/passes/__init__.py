@@ -1,7 +1,8 @@
 """Compiler passes: each a pure function Graph -> Graph, run as a flat named pipeline.
 
-Read the pipeline top to bottom (``rate_pipeline``); ``run_pipeline`` runs it and
-checks the graph after every pass.
+One pipeline per ``ConversionMode`` (``PIPELINES``); read each top to bottom
+(``rate_pipeline``, ``sdn_pipeline``). ``run_pipeline`` runs one and checks the graph after
+every pass.
 """
 
 from __future__ import annotations
@@ -9,46 +10,88 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from compilers.passes.balance import balance_thresholds
-from compilers.passes.convert import ConversionMode, convert_rate
+from compilers.passes.balance import balance_thresholds, calibrate_readout
+from compilers.passes.convert import ConversionMode, convert_rate, convert_sdn
 from compilers.passes.fold import fold_biases
-from compilers.passes.mapping import map_cores
+from compilers.passes.mapping import COMPARTMENTS, map_cores, register_neuron
 from compilers.passes.options import CompileOptions
+from compilers.passes.pooling import pool_to_conv
 from compilers.passes.quantize import quantize
+from compilers.passes.ranges import measure_ranges
 from toolkit import ir
+from toolkit.errors import LoweringError
 
 __all__ = [
+    "PIPELINES",
     "CompileOptions",
     "ConversionMode",
     "Pass",
     "balance_thresholds",
+    "calibrate_readout",
     "convert_rate",
+    "convert_sdn",
     "fold_biases",
     "map_cores",
+    "measure_ranges",
     "pipeline_for",
+    "pool_to_conv",
     "quantize",
     "rate_pipeline",
     "run_pipeline",
+    "sdn_pipeline",
 ]
 
 Pass = Callable[[ir.Graph], ir.Graph]
+
+# Provisional core-mapping cost of a sigma-delta neuron (one compartment, as a LIF neuron) until
+# the mapping pass registers its own figure for it.
+if ir.LoihiSigmaDelta not in COMPARTMENTS:
+    register_neuron(ir.LoihiSigmaDelta, 1)
 
 
 def rate_pipeline(opts: CompileOptions) -> list[tuple[str, Pass]]:
     """Float graph -> rate-coded IF network quantised and mapped for ``opts.hw``."""
     return [
+        ("pool_to_conv", pool_to_conv),
         ("fold_biases", fold_biases),
         ("balance_thresholds", partial(balance_thresholds, calibration=opts.calibration,
                                        percentile=opts.percentile)),
-        ("convert_rate", partial(convert_rate, reset=opts.reset, encoding=opts.encoding,
-                                 timesteps=opts.timesteps)),
+        ("calibrate_readout", partial(calibrate_readout, calibration=opts.calibration,
+                                      percentile=opts.percentile)),
+        ("convert_rate", partial(convert_rate, reset=opts.reset, encoding=opts.input_encoding,
+                                 timesteps=opts.steps)),
         ("quantize", partial(quantize, hw=opts.hw, allow_clipping=opts.allow_clipping)),
+        ("map_cores", partial(map_cores, hw=opts.hw)),
+    ]
+
+
+def sdn_pipeline(opts: CompileOptions) -> list[tuple[str, Pass]]:
+    """Float graph -> sigma-delta network with graded spikes, quantised and mapped for ``opts.hw``."""
+    if not opts.hw.synapse.graded_spikes:
+        raise LoweringError(
+            f"conversion mode sdn needs graded spikes (sigma-delta neurons), which {opts.hw.name} does not have "
+            f"({opts.hw.source or opts.hw.name}: synapse.graded_spikes is false); compile with --mode rate "
+            "for this chip, or choose --hw loihi2")
+    if opts.input_encoding is not ir.Encoding.DELTA:
+        raise LoweringError(f"conversion mode sdn takes the delta-encoded image (encoding delta), "
+                            f"not {opts.input_encoding.value}")
+    return [
+        ("pool_to_conv", pool_to_conv),
+        ("fold_biases", fold_biases),
+        ("balance_thresholds", partial(balance_thresholds, calibration=opts.calibration,
+                                       percentile=opts.percentile)),
+        ("measure_ranges", partial(measure_ranges, calibration=opts.calibration)),
+        ("convert_sdn", partial(convert_sdn, threshold=opts.delta_threshold, cum_error=opts.cum_error,
+                                timesteps=opts.steps)),
+        ("quantize", partial(quantize, hw=opts.hw, allow_clipping=opts.allow_clipping,
+                             message_bits=opts.message_bits)),
         ("map_cores", partial(map_cores, hw=opts.hw)),
     ]
 
 
 PIPELINES: dict[ConversionMode, Callable[[CompileOptions], list[tuple[str, Pass]]]] = {
     ConversionMode.RATE: rate_pipeline,
+    ConversionMode.SDN: sdn_pipeline,
 }
 
 

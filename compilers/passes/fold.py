@@ -15,7 +15,7 @@ from toolkit.errors import GraphError
 __all__ = ["fold_biases"]
 
 #: float neuron groups that carry a bias field
-_BIASED = (ir.ReLU, ir.Identity, ir.LIF)
+_BIASED = (ir.ReLU, ir.Identity, ir.LIF, ir.SigmaDelta)
 
 
 def _group_bias(syn: ir.Synapse, shape: tuple[int, ...]) -> np.ndarray:

@@ -1,26 +1,55 @@
 """``quantize``: weights, thresholds and biases into the chip's fixed-point formats.
 
-Per layer (synapse + the neuron group it feeds), following Lava's bit-accurate models:
+Per layer (synapse + the neuron group it feeds), following Lava's bit-accurate models. What
+every layer shares:
 
 * weights: a signed mantissa m with |m| ≤ 2^(b−1) − 1 (b = ``synapse.weight_bits``),
   stored as the 9-bit register value r = m · 2^(9−b) that Lava's ``PyDenseModelBitAcc``
   leaves unchanged (for mixed-sign weights it drops the register's LSB). One register
   LSB is worth ``unit`` = max|W| / ((2^(b−1) − 1) · 2^(9−b)) in float weight units.
-* a per-layer exponent e: the dendritic sum is shifted by e, so one unit of the neuron's
-  input is worth unit / 2^e. e is chosen so the threshold fits its 17 bits and the
-  current its 24 bits, and, within that, so the threshold keeps ≥ 10 bits of precision.
+* a per-layer exponent e: the dendritic sum is shifted by e (left if > 0, floor-right if
+  < 0). Which exponents a synapse supports is looked up by its type (``EXPONENTS``): a
+  ``Dense`` has Lava's ``weight_exp`` register; Lava's ``Conv`` model has none, so a
+  convolution takes only e ≤ 0, realised by smaller registers r = round(W / (unit · 2^−e))
+  (fewer effective weight bits) and ``weight_exp`` = 0.
+
+Rate coding (``LIF`` groups, binary spikes after the input):
+
+* e is chosen so the threshold fits its 17 bits and the current its 24 bits, and, within
+  that, so the threshold keeps ≥ 10 bits of precision.
 * threshold: vth = round(θ · S) with S = in_scale · 2^e / unit (in_scale = 2^bits − 1 for
-  graded ``current`` input, 1 for binary spikes).
+  graded ``current`` input, 1/θ_prev for the spikes of a previous layer).
 * bias: b · S · 64 in voltage units (the voltage carries 6 fractional bits), written as
   bias_mant · 2^bias_exp with a 13-bit signed mantissa and the smallest exponent that fits.
 
+Sigma-delta (``SigmaDelta`` groups, graded spikes; ``LoihiSigmaDelta`` documents the
+arithmetic). Weights of a single magnitude (pooling kernels) take the register 2, exact and
+with little gain; others are quantised as above. Values are integers in three units per
+layer: the *input* payload unit u_in (1/(2^bits − 1) for the delta-encoded input, else the
+previous layer's message unit), the *state* unit U = unit · u_in · 2^−e of σ, y and the
+residue, and the *message* unit u = U · 2^state_exp of the graded spikes sent on. The
+quantiser picks the finest message unit u = unit · u_in · 2^k (k = state_exp − e ≥ 0) such
+that, for the calibrated maxima of ``measure_ranges`` times ``HEADROOM``,
+
+* messages fit ``message_bits`` (signed; ≤ the chip's ``synapse.max_message_bits``),
+* the next layer's dendritic sums Σ r·s fit the ``synapse.accumulator_bits`` accumulator,
+* biases up to HEADROOM · (pre_max + act_max) fit Lava's 16-bit bias register at state_exp 0,
+
+then the largest state_exp ≤ 7 (Lava's 3-bit field) whose state unit keeps σ + b and y
+inside ``neuron.state_bits`` and, where the exponent range allows, the scaled bias
+b / u · 2^state_exp inside the 16-bit register; the rest of k is a right shift e of the
+dendritic sum. The delta threshold is vth = max(1, round(θ / u)) message units and the bias
+round(b / u) (spike_exp = 0).
+
 A value that cannot be represented raises ``QuantizationError`` naming the layer, unless
-``allow_clipping`` is set, in which case it is clipped and counted in the report.
+``allow_clipping`` is set, in which case it is clipped and counted in the report. Every
+layer's report gives the relative quantisation errors and the number of clipped values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,22 +60,75 @@ from toolkit import ir
 from toolkit.errors import QuantizationError
 from toolkit.hw import HardwareConfig
 
-__all__ = ["QUANTIZERS", "QuantContext", "quantize", "quantize_weights", "register_quantizer"]
+__all__ = [
+    "EXPONENTS",
+    "HEADROOM",
+    "QUANTIZERS",
+    "ExponentRange",
+    "QuantContext",
+    "Quantized",
+    "quantize",
+    "quantize_weights",
+    "register_quantizer",
+]
 
-#: Below this many threshold steps, the quantiser raises the exponent for precision.
+#: Below this many threshold steps, the rate quantiser raises the exponent for precision.
 _MIN_VTH_PRECISION = 1 << 10
 _REGISTER_BITS = 9  # Lava's weight register: 8 bits + sign
+#: Calibrated maxima are multiplied by this before they are checked against a register's range.
+HEADROOM = 2.0
+#: Lava's ``PySigmaDeltaModelFixed``: state_exp is a 3-bit field, the scaled bias a 16-bit and
+#: the scaled delta threshold a 24-bit register (``precision=3``, ``16``, ``24``).
+_SD_STATE_EXP_MAX = 7
+_SD_BIAS_MAX = (1 << 15) - 1
+_SD_VTH_MAX = (1 << 23) - 1
+#: Weight bits a convolution (no exponent register) may give up for the shift of its sums before the
+#: layer feeding it coarsens its graded spikes instead (see ``_fold_floor``).
+_FOLD_BITS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ExponentRange:
+    """Weight exponents a synapse type supports; ``folded``: no exponent register, e ≤ 0 only,
+    realised by dividing the weight registers by 2^−e."""
+
+    lo: int
+    hi: int
+    folded: bool = False
+
+
+#: synapse type -> the exponents it supports on ``hw``
+EXPONENTS: dict[type[ir.Node], Callable[[HardwareConfig], ExponentRange]] = {
+    ir.Dense: lambda hw: ExponentRange(hw.synapse.weight_exp_min, hw.synapse.weight_exp_max),
+    # Lava's PyConvModelFixed ignores weight_exp: a convolution has no exponent register.
+    ir.Conv2d: lambda hw: ExponentRange(hw.synapse.weight_exp_min, 0, folded=True),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class QuantContext:
     hw: HardwareConfig
-    in_scale: float          # float input units per input payload unit (1 for binary spikes)
+    in_scale: float          # input payload units per float input unit (1 for binary spikes of threshold 1)
     max_input: int           # largest input payload (1 for binary spikes)
     allow_clipping: bool
+    exponents: ExponentRange
+    ranges: Mapping[str, Any]          # meta["ranges"] of measure_ranges (sigma-delta only)
+    next_layer: Layer | None = None
+    message_bits: int = 16
 
 
-Quantizer = Callable[[Layer, QuantContext], tuple[ir.Node, ir.Node, dict[str, Any]]]
+@dataclass(frozen=True, slots=True)
+class Quantized:
+    """A quantised layer, its report, and what its output payload is worth to the next layer."""
+
+    synapse: ir.Node
+    group: ir.Node
+    report: dict[str, Any]
+    out_scale: float = 1.0   # output payload units per float activation unit
+    max_output: int = 1      # largest output payload (1 for binary spikes)
+
+
+Quantizer = Callable[[Layer, QuantContext], Quantized]
 
 #: neuron-group type -> quantiser of (synapse, group)
 QUANTIZERS: dict[type[ir.Node], Quantizer] = {}
@@ -72,6 +154,39 @@ def quantize_weights(w: np.ndarray, weight_bits: int) -> tuple[np.ndarray, float
     return (m << shift).astype(np.int32), step / (1 << shift)
 
 
+@dataclass(frozen=True, slots=True)
+class _Registers:
+    """A synapse's registers for exponent e: W ≈ r · unit, dendritic sum shifted by weight_exp."""
+
+    r: np.ndarray
+    weight_exp: int
+    unit: float   # float weight per register unit (for a folded exponent, unit · 2^−e)
+
+
+def _registers(w: np.ndarray, r: np.ndarray, unit: float, e: int, exps: ExponentRange, name: str) -> _Registers:
+    """The registers for exponent e. A folded exponent (no exponent register) becomes registers of at
+    most ⌊r_max · 2^e⌋ with the largest |W| mapped onto it exactly, so equal weights stay exact."""
+    if not (exps.folded and e < 0):
+        return _Registers(r, e, unit)
+    r_max = int(np.abs(r).max()) if r.size else 0
+    top = (r_max << _REGISTER_BITS) >> (_REGISTER_BITS - e)  # ⌊r_max · 2^e⌋ without float rounding
+    if r_max == 0:
+        return _Registers(r, 0, unit)
+    if top < 1:
+        raise QuantizationError(f"layer {name!r}: a weight exponent of {e} leaves no weight bits (the synapse has "
+                                "no exponent register); lower the message bits (--message-bits)")
+    unit_eff = float(np.abs(w).max()) / top
+    return _Registers(np.clip(np.rint(w / unit_eff), -top, top).astype(np.int32), 0, unit_eff)
+
+
+def _float_weights(syn: ir.Synapse) -> np.ndarray:
+    return np.asarray(syn.weight, dtype=np.float64) * 2.0 ** syn.weight_exp
+
+
+def _rel_error(approx: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.linalg.norm(approx - exact)) / max(float(np.linalg.norm(exact)), 1e-30)
+
+
 def _max_dendritic_sum(r: np.ndarray, max_input: int) -> int:
     """Upper bound of |Σ_i r_ji s_i| over all inputs s with 0 ≤ s_i ≤ max_input."""
     flat = r.reshape(r.shape[0], -1).astype(np.int64)
@@ -80,10 +195,13 @@ def _max_dendritic_sum(r: np.ndarray, max_input: int) -> int:
     return int(np.max(np.maximum(pos, neg))) * max_input if flat.size else 0
 
 
+# ---------------------------------------------------------------- rate coding: LIF groups
+
+
 def _choose_exponent(theta: float, base_scale: float, max_sum: int, ctx: QuantContext,
                      layer_name: str) -> int:
     """Weight exponent e: threshold in range, no current overflow, enough precision."""
-    syn, neu = ctx.hw.synapse, ctx.hw.neuron
+    neu, exps = ctx.hw.neuron, ctx.exponents
     cur_limit = 1 << (neu.state_bits - 1 - 6)  # a << 6 must stay inside the signed state
 
     def vth(e: int) -> float:
@@ -92,17 +210,16 @@ def _choose_exponent(theta: float, base_scale: float, max_sum: int, ctx: QuantCo
     def fits(e: int) -> bool:
         return vth(e) <= neu.vth_max and max_sum * 2.0 ** e < cur_limit
 
-    e = 0
-    while not fits(e) and e > syn.weight_exp_min:
+    e = min(0, exps.hi)
+    while not fits(e) and e > exps.lo:
         e -= 1
-    while vth(e) < _MIN_VTH_PRECISION and e < syn.weight_exp_max and fits(e + 1):
+    while vth(e) < _MIN_VTH_PRECISION and e < exps.hi and fits(e + 1):
         e += 1
     if not fits(e):
         raise QuantizationError(
             f"layer {layer_name!r}: threshold {vth(e):.0f} or input current cannot fit the chip's "
             f"{neu.threshold_bits}-bit threshold / {neu.state_bits}-bit state with weight exponents "
-            f"{syn.weight_exp_min}..{syn.weight_exp_max}; lower the threshold-balancing percentile or "
-            f"the input resolution")
+            f"{exps.lo}..{exps.hi}; lower the threshold-balancing percentile or the input resolution")
     if round(vth(e)) < 1:
         raise QuantizationError(f"layer {layer_name!r}: threshold rounds to 0 at the largest weight "
                                 f"exponent {e}; the layer's weights are too large relative to its threshold")
@@ -127,58 +244,254 @@ def _quantize_bias(bias_v: np.ndarray, ctx: QuantContext, layer_name: str) -> tu
     return np.clip(mant, -mmax, mmax).astype(np.int32), exp, clipped
 
 
+def _check_current(regs: _Registers, ctx: QuantContext, layer_name: str) -> None:
+    """The exact registers (after a folded exponent's rounding) must keep a << 6 inside the state."""
+    cur_limit = 1 << (ctx.hw.neuron.state_bits - 1 - 6)
+    if _max_dendritic_sum(regs.r, ctx.max_input) * 2.0 ** regs.weight_exp >= cur_limit:
+        raise QuantizationError(f"layer {layer_name!r}: the largest possible input current overflows the "
+                                f"{ctx.hw.neuron.state_bits}-bit state; lower the input resolution")
+
+
 @register_quantizer(ir.LIF)
-def _quantize_lif(layer: Layer, ctx: QuantContext) -> tuple[ir.Node, ir.Node, dict[str, Any]]:
+def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
     syn, group = layer.synapse, layer.group
     if not isinstance(group, ir.LIF):
         raise QuantizationError(f"{group.name!r} is not a LIF group")
-    w = np.asarray(syn.weight, dtype=np.float64) * 2.0 ** syn.weight_exp
+    w = _float_weights(syn)
     r, unit = quantize_weights(w, ctx.hw.synapse.weight_bits)
     base_scale = ctx.in_scale / unit
     e = _choose_exponent(group.threshold, base_scale, _max_dendritic_sum(r, ctx.max_input), ctx, syn.name)
-    scale = base_scale * 2.0 ** e
+    regs = _registers(w, r, unit, e, ctx.exponents, syn.name)
+    _check_current(regs, ctx, syn.name)
+    scale = ctx.in_scale / regs.unit * 2.0 ** regs.weight_exp
     vth = round(group.threshold * scale)
     bias = np.zeros(group.shape) if group.bias is None else np.asarray(group.bias, dtype=np.float64)
     mant, bexp, clipped = _quantize_bias(bias * scale * 64.0, ctx, syn.name)
     new_group = ir.LoihiLIF(name=group.name, shape=group.shape, vth=int(vth), bias_mant=mant, bias_exp=bexp,
                             du=int(round(group.du * 4096)) - 1 if group.du > 0 else 0,
                             dv=int(round(group.dv * 4096)), reset=group.reset)
-    rel = float(np.linalg.norm(r * unit - w)) / max(float(np.linalg.norm(w)), 1e-30)
-    report = {"layer": syn.name, "group": group.name, "weight_exp": e, "weight_unit": unit,
-              "weight_rel_error": rel, "vth": int(vth), "threshold_rel_error":
+    report = {"layer": syn.name, "group": group.name, "mode": "rate", "weight_exp": e,
+              "weight_exp_folded": regs.weight_exp != e, "weight_unit": regs.unit,
+              "weight_rel_error": _rel_error(regs.r * regs.unit, w), "vth": int(vth), "threshold_rel_error":
               abs(vth - group.threshold * scale) / max(group.threshold * scale, 1e-30),
               "bias_exp_max": int(bexp.max()) if bexp.size else 0, "clipped": clipped}
-    return syn.replace(weight=r, weight_exp=e), new_group, report
+    return Quantized(syn.replace(weight=regs.r, weight_exp=regs.weight_exp), new_group, report,
+                     out_scale=1.0 / group.threshold)
+
+
+# ---------------------------------------------------------------- sigma-delta: SigmaDelta groups
+
+
+def _ranges(ctx: QuantContext, group: str) -> tuple[float, float]:
+    """(pre_max, act_max) of ``group`` from measure_ranges."""
+    rng = ctx.ranges.get(group)
+    if rng is None:
+        raise QuantizationError(f"quantize: no calibrated range for sigma-delta group {group!r}; run "
+                                "measure_ranges before quantize (the sdn pipeline does)")
+    return float(rng["pre_max"]), float(rng["act_max"])
+
+
+def _sd_weights(w: np.ndarray, weight_bits: int) -> tuple[np.ndarray, float]:
+    """Sigma-delta registers: as ``quantize_weights``, except that weights of one magnitude (a pooling
+    kernel) take the smallest even register, 2. They are exact at any precision, and a small register
+    keeps the layer's gain, and so the right shift its sums need, small."""
+    mags = np.abs(w[w != 0])
+    if mags.size and mags.max() == mags.min():
+        return (np.sign(w) * 2).astype(np.int32), float(mags.max()) / 2
+    return quantize_weights(w, weight_bits)
+
+
+def _message_floor(ctx: QuantContext, pre_max: float, act_max: float, bias_max: float) -> float:
+    """Smallest message unit that keeps messages, the bias register and the next layer's dendritic sums
+    in range. A bias beyond HEADROOM · (pre_max + act_max) does not coarsen the messages: it is clipped
+    or refused when it is rounded."""
+    floor = max(HEADROOM * act_max / ((1 << (ctx.message_bits - 1)) - 1),
+                min(bias_max, HEADROOM * (pre_max + act_max)) / _SD_BIAS_MAX)
+    nxt = ctx.next_layer
+    if nxt is not None:
+        # the next layer's full-precision weight unit: a folded exponent only makes its sums smaller
+        _, unit_next = _sd_weights(_float_weights(nxt.synapse), ctx.hw.synapse.weight_bits)
+        pre_next, act_next = _ranges(ctx, nxt.group.name)
+        acc_limit = (1 << (ctx.hw.synapse.accumulator_bits - 1)) - 1
+        floor = max(floor, HEADROOM * pre_next / (unit_next * acc_limit))
+        if EXPONENTS[type(nxt.synapse)](ctx.hw).folded:
+            floor = max(floor, _fold_floor(ctx, nxt, unit_next, act_next))
+    return floor
+
+
+def _fold_floor(ctx: QuantContext, nxt: Layer, unit_next: float, act_next: float) -> float:
+    """Message unit above which a next synapse without an exponent register (a convolution) needs at most
+    ``_FOLD_BITS`` of its weight bits for the shift of its sums: its bias must fit the 16-bit register and
+    its messages ``message_bits`` with state_exp ≤ 7 and e ≥ −_FOLD_BITS. Coarser messages here (a larger
+    input unit there) cost less accuracy than fewer weight bits there."""
+    bias = getattr(nxt.group, "bias", None)
+    bias_max = 0.0 if bias is None or not bias.size else float(np.abs(bias).max())
+    by_bias = bias_max / (_SD_BIAS_MAX * unit_next * 2.0 ** _FOLD_BITS)
+    by_messages = HEADROOM * act_next / (((1 << (ctx.message_bits - 1)) - 1) * unit_next
+                                         * 2.0 ** (_SD_STATE_EXP_MAX + _FOLD_BITS))
+    return max(by_bias, by_messages)
+
+
+def _state_floor(ctx: QuantContext, pre_max: float, act_max: float) -> float:
+    """Smallest state unit that keeps σ + b and y in the state register (the scaled bias is a 16-bit
+    register, so |b| ≤ 2^15 − 1 state units whatever the bias)."""
+    state_limit = (1 << (ctx.hw.neuron.state_bits - 1)) - 1 - _SD_BIAS_MAX
+    return HEADROOM * max(pre_max, act_max) / state_limit
+
+
+def _floor_log2(x: float) -> int:
+    return int(math.floor(math.log2(x) + 1e-12))
+
+
+def _log2_ceil(ratio: float) -> int:
+    return 0 if ratio <= 1.0 else math.ceil(math.log2(ratio) - 1e-12)
+
+
+def _sd_exponents(base: float, msg_floor: float, state_floor: float, bias_max: float, ctx: QuantContext,
+                  name: str) -> tuple[int, int]:
+    """(state_exp, weight_exp) giving the finest message unit above ``msg_floor`` (see module doc)."""
+    k = _log2_ceil(msg_floor / base)
+    u = base * 2.0 ** k
+    if state_floor > u:
+        raise QuantizationError(
+            f"layer {name!r}: at the message resolution the sums of the next layer allow, the layer's values "
+            f"do not fit the {ctx.hw.neuron.state_bits}-bit state; lower the threshold-balancing percentile "
+            "or the message bits (--message-bits)")
+    se_max = _SD_STATE_EXP_MAX
+    if state_floor > 0:
+        se_max = min(se_max, _floor_log2(u / state_floor))
+    se = min(k, se_max)
+    if bias_max > 0:  # the scaled bias b / u · 2^state_exp should fit 16 bits: prefer a coarser state, but
+        # never beyond the exponent range (the bias is then clipped or refused when it is rounded)
+        se = max(min(se, _floor_log2(_SD_BIAS_MAX * u / bias_max)), min(se, k + ctx.exponents.lo), 0)
+    e = se - k
+    if e < ctx.exponents.lo:
+        raise QuantizationError(
+            f"layer {name!r}: its dendritic sums need a right shift of {-e} bits, beyond the weight exponent "
+            f"range {ctx.exponents.lo}..{ctx.exponents.hi}; lower the message bits (--message-bits)")
+    return se, e
+
+
+def _check_accumulator(regs: _Registers, pre_max: float, in_unit: float, ctx: QuantContext, name: str) -> float:
+    """Fraction of the accumulator the calibrated sums (times HEADROOM) use; raises above 1."""
+    acc_limit = (1 << (ctx.hw.synapse.accumulator_bits - 1)) - 1
+    use = HEADROOM * pre_max / (regs.unit * in_unit) / acc_limit
+    if use > 1.0:
+        raise QuantizationError(
+            f"layer {name!r}: its dendritic sums reach {use:.1f}x the {ctx.hw.synapse.accumulator_bits}-bit "
+            f"accumulator (calibrated maximum x {HEADROOM}); lower the input resolution (bits of the Input) "
+            "or the message bits of the previous layer (--message-bits)")
+    return use
+
+
+#: register -> how to avoid clipping it
+_SD_ADVICE = {"delta threshold": "lower the delta threshold (--delta-threshold)",
+              "bias": "retrain with weight decay, lower the threshold-balancing percentile"}
+
+
+def _sd_register(value: np.ndarray, limit: int, what: str, ctx: QuantContext, name: str) -> tuple[np.ndarray, int]:
+    """Round, and clip to ±limit (or raise) a register; returns (values, number clipped)."""
+    v = np.rint(value)
+    clipped = int(np.sum(np.abs(v) > limit))
+    if clipped and not ctx.allow_clipping:
+        raise QuantizationError(
+            f"layer {name!r}: {clipped} {what} value(s) up to {float(np.abs(v).max()):.0f} exceed the largest "
+            f"representable {limit} (Lava's sigma-delta registers); {_SD_ADVICE[what]}, or pass "
+            "allow_clipping=True (--allow-clipping) to clip them")
+    return np.clip(v, -limit, limit).astype(np.int32), clipped
+
+
+@register_quantizer(ir.SigmaDelta)
+def _quantize_sigma_delta(layer: Layer, ctx: QuantContext) -> Quantized:
+    syn, group = layer.synapse, layer.group
+    if not isinstance(group, ir.SigmaDelta):
+        raise QuantizationError(f"{group.name!r} is not a SigmaDelta group")
+    pre_max, act_max = _ranges(ctx, group.name)
+    bias = np.zeros(group.shape) if group.bias is None else np.asarray(group.bias, dtype=np.float64)
+    bias_max = float(np.abs(bias).max()) if bias.size else 0.0
+    w = _float_weights(syn)
+    r, unit = _sd_weights(w, ctx.hw.synapse.weight_bits)
+    in_unit = 1.0 / ctx.in_scale
+    se, e = _sd_exponents(unit * in_unit, _message_floor(ctx, pre_max, act_max, bias_max),
+                          _state_floor(ctx, pre_max, act_max), bias_max, ctx, syn.name)
+    regs = _registers(w, r, unit, e, ctx.exponents, syn.name)
+    acc_use = _check_accumulator(regs, pre_max, in_unit, ctx, syn.name)
+    u = regs.unit * in_unit * 2.0 ** (se - regs.weight_exp)   # float activation per message unit
+    vth, vth_clipped = _sd_register(np.array([max(1.0, round(group.threshold / u))]),
+                                    _SD_VTH_MAX >> se, "delta threshold", ctx, syn.name)
+    mant, clipped = _sd_register(bias / u, _SD_BIAS_MAX >> se, "bias", ctx, syn.name)
+    new_group = ir.LoihiSigmaDelta(name=group.name, shape=group.shape, vth=int(vth[0]), bias_mant=mant,
+                                   state_exp=se, spike_exp=0, activation=group.activation,
+                                   cum_error=group.cum_error, message_bits=ctx.message_bits)
+    max_message = HEADROOM * act_max / u
+    report = {"layer": syn.name, "group": group.name, "mode": "sdn", "weight_exp": e,
+              "weight_exp_folded": regs.weight_exp != e, "weight_unit": regs.unit,
+              "weight_rel_error": _rel_error(regs.r * regs.unit, w), "state_exp": se, "message_unit": u,
+              "message_bits": ctx.message_bits, "message_bits_used": int(math.ceil(math.log2(max_message + 1))) + 1,
+              "accumulator_use": acc_use, "vth": int(vth[0]), "threshold": float(vth[0]) * u,
+              "bias_rel_error": _rel_error(mant * u, bias), "clipped": clipped + vth_clipped}
+    return Quantized(syn.replace(weight=regs.r, weight_exp=regs.weight_exp), new_group, report,
+                     out_scale=1.0 / u, max_output=int(math.ceil(max_message)))
+
+
+# ---------------------------------------------------------------- the pass
 
 
 def _input_context(graph: ir.Graph) -> tuple[float, int]:
     inp = graph.of_type(ir.Input)[0]
-    if inp.encoding is ir.Encoding.CURRENT:
+    if inp.encoding.graded:
         q = (1 << inp.bits) - 1
         return float(q), q
     return 1.0, 1
 
 
-def quantize(graph: ir.Graph, *, hw: HardwareConfig, allow_clipping: bool = False) -> ir.Graph:
-    """Quantise every layer of a converted (spiking, float) graph for ``hw``."""
-    require_chain(graph, "quantize")
-    in_scale, max_input = _input_context(graph)
-    if in_scale != 1.0 and not hw.synapse.graded_spikes:
+def _exponents(syn: ir.Synapse, hw: HardwareConfig) -> ExponentRange:
+    fn = EXPONENTS.get(type(syn))
+    if fn is None:
+        known = ", ".join(sorted(t.__name__ for t in EXPONENTS))
+        raise QuantizationError(f"quantize: no weight format for {type(syn).__name__} {syn.name!r} "
+                                f"(supported: {known})")
+    return fn(hw)
+
+
+def _check_graded(graph: ir.Graph, hw: HardwareConfig, message_bits: int) -> None:
+    inp = graph.of_type(ir.Input)[0]
+    graded = inp.encoding.graded or bool(graph.of_type(ir.SigmaDelta))
+    if graded and not hw.synapse.graded_spikes:
         raise QuantizationError(f"{hw.name} has no graded spikes: use input encoding rate or poisson, "
-                                f"not current")
+                                f"not {inp.encoding.value}, and the rate conversion mode, not sdn")
+    if graph.of_type(ir.SigmaDelta) and not inp.bits < message_bits <= hw.synapse.max_message_bits:
+        raise QuantizationError(f"message_bits must be in {inp.bits + 1}..{hw.synapse.max_message_bits} "
+                                f"({hw.name}: synapse.max_message_bits; the input has {inp.bits}-bit levels), "
+                                f"got {message_bits}")
+
+
+def quantize(graph: ir.Graph, *, hw: HardwareConfig, allow_clipping: bool = False,
+             message_bits: int = 16) -> ir.Graph:
+    """Quantise every layer of a converted (spiking, float) graph for ``hw``.
+
+    ``message_bits`` is the signed width of sigma-delta graded spikes (ignored by rate coding).
+    """
+    require_chain(graph, "quantize")
+    _check_graded(graph, hw, message_bits)
+    in_scale, max_input = _input_context(graph)
+    ranges = graph.meta.get("ranges", {})
+    lays = layers(graph)
     replaced: dict[str, ir.Node] = {}
     reports = []
-    for layer in layers(graph):
+    for layer in lays:
         fn = QUANTIZERS.get(type(layer.group))
         if fn is None:
             known = ", ".join(sorted(t.__name__ for t in QUANTIZERS))
             raise QuantizationError(f"quantize: no quantiser for {type(layer.group).__name__} "
                                     f"{layer.group.name!r} (supported: {known}); convert the graph first")
-        ctx = QuantContext(hw=hw, in_scale=in_scale if layer.index == 0 else 1.0,
-                           max_input=max_input if layer.index == 0 else 1, allow_clipping=allow_clipping)
-        syn, group, rep = fn(layer, ctx)
-        replaced[syn.name], replaced[group.name] = syn, group
-        reports.append(rep)
+        ctx = QuantContext(hw=hw, in_scale=in_scale, max_input=max_input, allow_clipping=allow_clipping,
+                           exponents=_exponents(layer.synapse, hw), ranges=ranges,
+                           next_layer=lays[layer.index + 1] if layer.index + 1 < len(lays) else None,
+                           message_bits=message_bits)
+        res = fn(layer, ctx)
+        replaced[layer.synapse.name], replaced[layer.group.name] = res.synapse, res.group
+        reports.append(res.report)
+        in_scale, max_input = res.out_scale, res.max_output
     nodes = [replaced.get(n.name, n) for n in graph.nodes]
     return mark(graph.with_nodes(nodes), "quantize", hw=hw.name, quantization=reports)
-

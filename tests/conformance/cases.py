@@ -4,7 +4,16 @@ A *family* is a hypothesis strategy producing a ``Case`` (graph, inputs, timeste
 structure (depth, sizes, modes, exponents, T) is drawn by hypothesis so failures shrink to
 small cases; array contents come from a drawn seed. Ranges deliberately reach the edges of
 the formats (24-bit current wrap-around, voltage saturation, zero thresholds, right-shifted
-sums) because that is where two implementations part ways.
+sums; for convolutions the 24-bit wrap of the sum, strides, dilation, padding, depthwise and
+pooling kernels; for sigma-delta groups every state and spike exponent, zero and 24-bit
+thresholds, 16-bit biases, negative graded spikes, accumulated-error spiking, states up to
+2^25) because that is where two implementations part ways.
+
+Graded inputs can make sums grow without bound, and Lava's CPU models compute in int32, past
+the chip's 24-bit formats. The sigma-delta and convolution families therefore size each
+layer's exponent and weights from a worst-case bound of its input (``_fit_dense``,
+``_fit_conv``) so that every value stays within the formats' edges and inside int32, where
+the chip's arithmetic (and so the reference) is defined.
 
 Add a family for every node type the compiler lowers (``FAMILIES``).
 """
@@ -20,7 +29,7 @@ from hypothesis import strategies as st
 
 from toolkit import ir
 
-__all__ = ["FAMILIES", "Case", "Family", "dense_lif_chains"]
+__all__ = ["FAMILIES", "Case", "Family", "conv_chains", "dense_lif_chains", "dense_sdn_chains"]
 
 
 @dataclass(frozen=True)
@@ -40,23 +49,27 @@ def _even_registers(rng: np.random.Generator, shape: tuple[int, ...], magnitude:
 
 
 @st.composite
-def _lif(draw: Callable, name: str, n: int, rng: np.random.Generator) -> ir.LoihiLIF:
+def _lif(draw: Callable, name: str, n: int | tuple[int, ...], rng: np.random.Generator) -> ir.LoihiLIF:
+    shape = (n,) if isinstance(n, int) else tuple(n)
     return ir.LoihiLIF(
-        name=name, shape=(n,),
+        name=name, shape=shape,
         vth=draw(st.one_of(st.integers(0, 64), st.integers(0, (1 << 17) - 1))),
         bias_mant=rng.integers(-draw(st.sampled_from([0, 50, 4096])), draw(st.sampled_from([1, 51, 4096])),
-                               size=n).astype(np.int32),
-        bias_exp=rng.integers(0, draw(st.integers(1, 8)), size=n).astype(np.int32),
+                               size=shape).astype(np.int32),
+        bias_exp=rng.integers(0, draw(st.integers(1, 8)), size=shape).astype(np.int32),
         du=draw(st.one_of(st.just(4095), st.integers(0, 4095))),
         dv=draw(st.one_of(st.just(0), st.integers(0, 4095))),
         reset=draw(st.sampled_from(list(ir.ResetMode))),
     )
 
 
+_ENCODINGS = [ir.Encoding.RATE, ir.Encoding.POISSON, ir.Encoding.CURRENT, ir.Encoding.DELTA]
+
+
 @st.composite
 def _inputs(draw: Callable, n: int) -> list[ir.Node]:
     """An Input of n features, sometimes shaped (c, h, w) and flattened."""
-    encoding = draw(st.sampled_from([ir.Encoding.RATE, ir.Encoding.POISSON, ir.Encoding.CURRENT]))
+    encoding = draw(st.sampled_from(_ENCODINGS))
     kw = dict(name="input", encoding=encoding, bits=draw(st.integers(1, 8)), seed=draw(st.integers(0, 1000)))
     if draw(st.booleans()):
         return [ir.Input(shape=(n,), **kw)]
@@ -80,6 +93,163 @@ def dense_lif_chains(draw: Callable) -> Case:
     return Case(graph=ir.Graph.chain(nodes, meta={"timesteps": t}), x=x, timesteps=t)
 
 
+_INT32_SAFE = 1 << 30   # every dendritic sum before its shift stays below this (Lava sums in int32)
+_SD_DRIVE = 1 << 25     # T · max|a| of a sigma-delta group: its state reaches past 24 bits, inside int32
+_LIF_DRIVE = 1 << 24    # max|a| into a LIF group (Lava shifts a << 6 in int32)
+_WRAP = 1 << 23         # a convolution's sum is wrapped into 24 bits
+
+
+def _row_bound(r: np.ndarray, max_in: int) -> int:
+    flat = np.abs(r.reshape(r.shape[0], -1).astype(np.int64))
+    return int(flat.sum(axis=1).max()) * max_in if flat.size else 0
+
+
+def _shifted(bound: int, e: int) -> int:
+    """Bound of |x · 2^e| (floor shift) for |x| ≤ bound."""
+    return bound << e if e >= 0 else (bound >> -e) + 1
+
+
+def _fit_dense(r: np.ndarray, max_in: int, e: int, a_limit: int) -> tuple[np.ndarray, int, int]:
+    """Lower e (to −7), then halve the even registers, until the sum fits int32 and, shifted, ``a_limit``.
+
+    Returns (registers, e, bound of the shifted sum)."""
+    while True:
+        b = _row_bound(r, max_in)
+        if b < _INT32_SAFE and _shifted(b, e) <= a_limit:
+            return r, e, _shifted(b, e)
+        if _shifted(b, e) > a_limit and e > -7:
+            e -= 1
+        elif not r.any():
+            return r, e, 0
+        else:
+            r = (np.fix(r / 4) * 2).astype(np.int32)  # halve, keep even (Lava drops a mixed-sign LSB)
+
+
+def _fit_conv(r: np.ndarray, max_in: int) -> tuple[np.ndarray, int]:
+    """Halve the registers until the sum fits int32 (it is then wrapped into 24 bits); returns (r, bound)."""
+    while _row_bound(r, max_in) >= _INT32_SAFE:
+        r = np.fix(r / 2).astype(np.int32)
+    return r, min(_row_bound(r, max_in), _WRAP)
+
+
+@st.composite
+def _sigma_delta(draw: Callable, name: str, shape: tuple[int, ...], rng: np.random.Generator,
+                 drive: int) -> tuple[ir.LoihiSigmaDelta, int]:
+    """A sigma-delta group whose input sums over a sample are bounded by ``drive``; returns it and a bound
+    of its graded spikes (|residue| ≤ 2 |y|, |δ| ≤ 3 |y|)."""
+    state_exp, spike_exp = draw(st.integers(0, 7)), draw(st.integers(0, 7))
+    scale = state_exp + spike_exp
+    bias_max = draw(st.sampled_from([0, 3, ((1 << 15) - 1) >> scale]))
+    node = ir.LoihiSigmaDelta(
+        name=name, shape=shape, state_exp=state_exp, spike_exp=spike_exp,
+        vth=draw(st.one_of(st.just(0), st.integers(0, 4), st.integers(0, ((1 << 23) - 1) >> scale))),
+        bias_mant=rng.integers(-bias_max, bias_max + 1, size=shape).astype(np.int32),
+        activation=draw(st.sampled_from(list(ir.Activation))), cum_error=draw(st.booleans()), message_bits=24)
+    act = drive + (bias_max << scale)
+    return node, ((3 * act) >> state_exp) + 1
+
+
+def _max_level(inp: ir.Input) -> int:
+    return (1 << inp.bits) - 1 if inp.encoding.graded else 1
+
+
+@st.composite
+def dense_sdn_chains(draw: Callable) -> Case:
+    """Input → (Dense → LoihiSigmaDelta) × depth → Output (sigma readout), graded or binary input."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    sizes = draw(st.lists(st.integers(1, 10), min_size=2, max_size=4))
+    t = draw(st.integers(1, 8))
+    nodes: list[ir.Node] = draw(_inputs(sizes[0]))
+    max_in = _max_level(nodes[0])
+    edge = draw(st.booleans())  # one-signed large weights at the largest exponent that fits: states near 2^25
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        r = _even_registers(rng, (b, a), 254 if edge else draw(st.sampled_from([8, 64, 254])))
+        r = np.abs(r) if edge else r
+        r, e, bound = _fit_dense(r, max_in, 7 if edge else draw(st.integers(-7, 7)), _SD_DRIVE // t)
+        nodes.append(ir.Dense(name=f"dense{i}", weight=r, weight_exp=e))
+        group, max_in = draw(_sigma_delta(f"sd{i}", (b,), rng, t * bound))
+        nodes.append(group)
+    nodes.append(ir.Output(name="output", shape=(sizes[-1],), readout=ir.ReadoutMode.SIGMA))
+    x = rng.uniform(0.6 if edge else 0.0, 1.0, (draw(st.integers(1, 3)), *nodes[0].shape))
+    return Case(graph=ir.Graph.chain(nodes, meta={"timesteps": t}), x=x, timesteps=t)
+
+
+@st.composite
+def _conv(draw: Callable, name: str, in_shape: tuple[int, ...], rng: np.random.Generator,
+          max_in: int) -> tuple[ir.Conv2d, int]:
+    """A convolution (sometimes an average-pooling kernel) of a (C, H, W) input; returns it and its sum bound."""
+    c, h, w = in_shape
+    if draw(st.booleans()) and min(h, w) >= 2:  # a pooling kernel, as pool_to_conv emits
+        k = draw(st.integers(2, min(3, h, w)))
+        weight = np.full((c, 1, k, k), draw(st.sampled_from([1, 64, 255])), np.int32)
+        node = ir.Conv2d(name=name, weight=weight, stride=(k, k), groups=c)
+    else:
+        kh, kw = draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))
+        groups = draw(st.sampled_from([1, c]))
+        c_out = groups * draw(st.integers(1, 3))
+        mag = draw(st.sampled_from([8, 64, 255]))
+        low = -mag if draw(st.booleans()) else 0  # one sign: wide sums reach the 24-bit wrap
+        weight = rng.integers(low, mag + 1, size=(c_out, c // groups, kh, kw)).astype(np.int32)
+        dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        if dil[0] * (kh - 1) >= h or dil[1] * (kw - 1) >= w:
+            dil = (1, 1)
+        node = ir.Conv2d(name=name, weight=weight, stride=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+                         padding=(draw(st.integers(0, 1)), draw(st.integers(0, 1))), dilation=dil, groups=groups)
+    r, bound = _fit_conv(node.weight, max_in)
+    return node.replace(weight=r), bound
+
+
+@st.composite
+def conv_chains(draw: Callable, sdn: bool) -> Case:
+    """Input (C, H, W) → (Conv2d → group) × 1..2 [→ Flatten → Dense → group] → Output, groups
+    LoihiSigmaDelta (``sdn``) or LoihiLIF, in (C, H, W) and flat shapes."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    t = draw(st.integers(1, 4))
+    edge = draw(st.booleans())  # a first convolution whose sums always pass 2^23 and wrap
+    shape = (32 if edge else draw(st.integers(1, 3)), draw(st.integers(3, 6)), draw(st.integers(3, 6)))
+    encoding = draw(st.sampled_from(_ENCODINGS[2:] if edge else _ENCODINGS))
+    nodes: list[ir.Node] = [ir.Input(name="input", shape=shape, encoding=encoding,
+                                     bits=8 if edge else draw(st.integers(1, 8)), seed=draw(st.integers(0, 1000)))]
+    max_in = _max_level(nodes[0])
+    for i in range(draw(st.integers(1, 2))):
+        conv, bound = draw(_wide_conv(f"conv{i}", shape, rng, max_in) if edge and i == 0
+                           else _conv(f"conv{i}", shape, rng, max_in))
+        shape = conv.out_shape(shape)
+        nodes.append(conv)
+        max_in = _group(draw, nodes, f"g{i}", shape, rng, sdn, t * bound)
+    if draw(st.booleans()):
+        n_out = draw(st.integers(1, 6))
+        r = _even_registers(rng, (n_out, int(np.prod(shape))), draw(st.sampled_from([8, 254])))
+        r, e, bound = _fit_dense(r, max_in, draw(st.integers(-7, 7)), _SD_DRIVE // t if sdn else _LIF_DRIVE)
+        nodes += [ir.Flatten(name="flatten"), ir.Dense(name="dense", weight=r, weight_exp=e)]
+        shape = (n_out,)
+        _group(draw, nodes, "g_out", shape, rng, sdn, t * bound)
+    readout = ir.ReadoutMode.SIGMA if sdn else ir.ReadoutMode.SPIKE_COUNT
+    nodes.append(ir.Output(name="output", shape=(int(np.prod(shape)),), readout=readout))
+    x = rng.uniform(0.6 if edge else 0.0, 1.0, (draw(st.integers(1, 2)), *nodes[0].shape))
+    return Case(graph=ir.Graph.chain(nodes, meta={"timesteps": t}), x=x, timesteps=t)
+
+
+@st.composite
+def _wide_conv(draw: Callable, name: str, in_shape: tuple[int, ...], rng: np.random.Generator,
+               max_in: int) -> tuple[ir.Conv2d, int]:
+    """3x3 kernels of weights 200..255 over all channels: with 8-bit levels ≥ 153 the sums exceed 2^23."""
+    weight = rng.integers(200, 256, size=(draw(st.integers(1, 3)), in_shape[0], 3, 3)).astype(np.int32)
+    r, bound = _fit_conv(weight, max_in)
+    return ir.Conv2d(name=name, weight=r), bound
+
+
+def _group(draw: Callable, nodes: list[ir.Node], name: str, shape: tuple[int, ...], rng: np.random.Generator,
+           sdn: bool, drive: int) -> int:
+    """Append a sigma-delta or LIF group of ``shape``; return the bound of its output payload."""
+    if sdn:
+        group, max_out = draw(_sigma_delta(name, shape, rng, drive))
+        nodes.append(group)
+        return max_out
+    nodes.append(draw(_lif(name, shape, rng)))
+    return 1
+
+
 @dataclass(frozen=True)
 class Family:
     strategy: st.SearchStrategy[Case]
@@ -90,6 +260,12 @@ class Family:
 #: family name -> Family. Together the families must cover every node type with a Lava
 #: lowering and run at least 200 cases per backend (tests/conformance/test_conformance.py).
 FAMILIES: dict[str, Family] = {
-    "dense_lif": Family(dense_lif_chains(), 200, frozenset({ir.Input, ir.Flatten, ir.Dense, ir.LoihiLIF,
-                                                            ir.Output})),
+    "dense_lif": Family(dense_lif_chains(), 70, frozenset({ir.Input, ir.Flatten, ir.Dense, ir.LoihiLIF,
+                                                           ir.Output})),
+    "conv_lif": Family(conv_chains(sdn=False), 50, frozenset({ir.Input, ir.Conv2d, ir.LoihiLIF, ir.Flatten,
+                                                             ir.Dense, ir.Output})),
+    "dense_sdn": Family(dense_sdn_chains(), 50, frozenset({ir.Input, ir.Flatten, ir.Dense, ir.LoihiSigmaDelta,
+                                                           ir.Output})),
+    "conv_sdn": Family(conv_chains(sdn=True), 40, frozenset({ir.Input, ir.Conv2d, ir.LoihiSigmaDelta,
+                                                             ir.Flatten, ir.Dense, ir.Output})),
 }

@@ -37,8 +37,9 @@ def run_lava(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, re
              hardware: bool = False) -> RunResult:
     """Run samples ``x`` (N, *input shape) in [0, 1] through ``graph`` in Lava.
 
-    ``record`` names neuron groups whose u, v and spikes are probed every step and
-    returned per sample and local step, aligned with the reference simulator's traces.
+    ``record`` names neuron groups whose state (LIF: ``u``, ``v``; sigma-delta: ``sigma``,
+    ``act``, ``residue``, and ``error`` with cum_error) and output ``s`` are probed every step
+    and returned per sample and local step, aligned with the reference simulator's traces.
     """
     require_lava()
     from lava.magma.core.run_conditions import RunSteps
@@ -75,29 +76,32 @@ def _run_chunks(build: Any, cfg: Any, run_steps: Any, chunk: int, progress: bool
             bar.update(min(build.n_samples, done // build.timesteps) - bar.n)
 
 
-def _probe(build: Any, names: list[str]) -> dict[str, tuple[Any, ...]]:
+def _probe(build: Any, names: list[str]) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """A Monitor on every Var or port the lowering lists for each named group (``LavaBuild.probes``)."""
     if not names:
         return {}
     from lava.proc.monitor.process import Monitor
 
-    monitors = {}
+    monitors: dict[str, dict[str, tuple[Any, Any]]] = {}
     for name in names:
-        proc = build.processes[name]
-        mons = (Monitor(), Monitor(), Monitor())
-        for mon, var in zip(mons, (proc.u, proc.v, proc.s_out), strict=False):
+        monitors[name] = {}
+        for trace, var in build.probes[name].items():
+            mon = Monitor()
             mon.probe(var, build.total_steps)
-        monitors[name] = (proc, *mons)
+            monitors[name][trace] = (mon, var)
     return monitors
 
 
-def _read_traces(build: Any, monitors: dict[str, tuple[Any, ...]]) -> dict[str, dict[str, np.ndarray]]:
-    """Monitor data (global steps) cut into (N, T, *shape) per sample, in local time."""
+def _read_traces(build: Any, monitors: dict[str, dict[str, tuple[Any, Any]]]) -> dict[str, dict[str, np.ndarray]]:
+    """Monitor data (global steps) cut into (N, T, *shape) per sample, in local time and the IR's layout."""
+    from compilers.lava.lower import ir_layout
+
     out: dict[str, dict[str, np.ndarray]] = {}
     n, t = build.n_samples, build.timesteps
-    for name, (proc, mu, mv, ms) in monitors.items():
-        k = build.depths[name]
-        series = {"u": mu.get_data()[proc.name]["u"], "v": mv.get_data()[proc.name]["v"],
-                  "s": ms.get_data()[proc.name]["s_out"]}
-        out[name] = {key: np.asarray(arr[k:k + n * t]).reshape(n, t, *arr.shape[1:]).astype(np.int64)
-                     for key, arr in series.items()}
+    for name, mons in monitors.items():
+        k, proc_name = build.depths[name], build.processes[name].name
+        out[name] = {}
+        for trace, (mon, var) in mons.items():
+            arr = ir_layout(np.asarray(mon.get_data()[proc_name][var.name])[k:k + n * t])
+            out[name][trace] = arr.reshape(n, t, *arr.shape[1:]).astype(np.int64)
     return out

@@ -21,8 +21,12 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 #: subcommand name -> module under toolkit.cli
 COMMANDS: dict[str, str] = {
     "demo": "toolkit.cli.demo",
+    "train": "toolkit.cli.train",
+    "bench": "toolkit.cli.bench",
     "compile": "toolkit.cli.compile",
     "run": "toolkit.cli.run",
+    "inspect": "toolkit.cli.inspect",
+    "export": "toolkit.cli.export",
     "verify": "toolkit.cli.verify",
     "info": "toolkit.cli.info",
 }

@@ -7,18 +7,32 @@ from pathlib import Path
 
 HELP = "compile a checkpoint into a quantised, core-mapped network for a chip"
 
-_ENCODINGS = ("rate", "poisson", "current")
+_ENCODINGS = ("rate", "poisson", "current", "delta")
 _RESETS = ("zero", "subtract")
+_MODES = ("rate", "sdn")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="model checkpoint written by `nfa demo` or `nfa train`")
     p.add_argument("-o", "--out", type=Path, required=True, help="folder to write the compiled network to")
     p.add_argument("--hw", default="loihi2", help="hardware config: loihi2, loihi1 or a YAML path")
-    p.add_argument("--mode", choices=["rate"], default="rate", help="conversion mode (default rate)")
-    p.add_argument("--timesteps", "-T", type=int, default=32, help="timesteps per sample (default 32)")
-    p.add_argument("--encoding", choices=_ENCODINGS, default="rate", help="input encoding (default rate)")
-    p.add_argument("--reset", choices=_RESETS, default="zero", help="voltage reset after a spike (default zero)")
+    p.add_argument("--mode", choices=_MODES, default="rate",
+                   help="conversion mode: rate (integrate-and-fire, binary spikes; Loihi 1 and 2) or sdn "
+                        "(sigma-delta neurons, graded spikes; Loihi 2) (default rate)")
+    p.add_argument("--timesteps", "-T", type=int, default=None,
+                   help="timesteps per sample (default: rate 32, sdn 1)")
+    p.add_argument("--encoding", choices=_ENCODINGS, default=None,
+                   help="input encoding (default: rate for --mode rate, delta for --mode sdn)")
+    p.add_argument("--reset", choices=_RESETS, default="zero",
+                   help="rate: voltage reset after a spike (default zero)")
+    p.add_argument("--delta-threshold", type=float, default=0.0,
+                   help="sdn: delta threshold in units of each layer's balanced activation scale "
+                        "(default 0: one unit of the graded spike payload)")
+    p.add_argument("--cum-error", action="store_true",
+                   help="sdn: spike when the error accumulated since the last spike reaches the threshold")
+    p.add_argument("--message-bits", type=int, default=16,
+                   help="sdn: signed width of the graded spikes, at most the chip's synapse.max_message_bits "
+                        "(default 16)")
     p.add_argument("--percentile", type=float, default=99.9, help="threshold-balancing percentile (default 99.9)")
     p.add_argument("--data", default="digits", help="calibration dataset: name or path (default digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
@@ -36,10 +50,17 @@ def run(a: argparse.Namespace) -> int:
     train, _ = load_dataset(a.data, data_dir=a.data_dir)
     calib = train.take(a.calibration_samples)
     opts = CompileOptions(hw=load_hw(a.hw), calibration=calib.x, mode=ConversionMode(a.mode),
-                          percentile=a.percentile, reset=ResetMode(a.reset), encoding=Encoding(a.encoding),
-                          timesteps=a.timesteps, allow_clipping=a.allow_clipping)
+                          percentile=a.percentile, reset=ResetMode(a.reset),
+                          encoding=None if a.encoding is None else Encoding(a.encoding),
+                          timesteps=a.timesteps, allow_clipping=a.allow_clipping,
+                          delta_threshold=a.delta_threshold, cum_error=a.cum_error, message_bits=a.message_bits)
     _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out)
     m = report["mapping"]
-    print(f"compiled {a.checkpoint} for {report['hw']} ({report['mode']}, T={a.timesteps}): "
-          f"{m['cores']} cores on {m['chips']} chip(s) of {m['board']}; wrote {a.out}/")
+    print(f"compiled {a.checkpoint} for {report['hw']} ({report['mode']}, T={report['timesteps']}): "
+          f"{m['cores']} cores on {m['chips']} chip(s) of {m['board']} "
+          f"({m.get('board_chips', '?')} chips of {m.get('cores_per_chip', '?')} cores); wrote {a.out}/")
+    for g in m.get("groups", []):  # where each layer went (`nfa inspect` shows the full table)
+        first, last = g.get("chips", [0, 0])
+        print(f"  {g['synapse']} -> {g['group']}: {g['neurons']} neurons on {g['cores']} core(s), "
+              f"chip{'s' if last > first else ''} {first}{f'-{last}' if last > first else ''}")
     return 0

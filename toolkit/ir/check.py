@@ -10,6 +10,7 @@ import numpy as np
 from toolkit.errors import GraphError
 from toolkit.ir.core import Graph, NeuronGroup, Node
 from toolkit.ir.io import Input, Output
+from toolkit.ir.neurons import LoihiSigmaDelta
 from toolkit.ir.synapses import AvgPool2d, Conv2d, Dense, Flatten
 
 __all__ = ["check_graph", "graph_problems", "register_check"]
@@ -142,9 +143,13 @@ def _conv_problem(n: Conv2d, in_shape: tuple[int, ...]) -> str | None:
         return f"weight must be 4-D (out, in/groups, kh, kw), got shape {n.weight.shape}"
     if len(in_shape) != 3:
         return f"needs a (channels, height, width) input, got {in_shape}"
+    if n.groups < 1 or n.weight.shape[0] % n.groups:
+        return f"groups = {n.groups} must be >= 1 and divide the {n.weight.shape[0]} output channels"
     if in_shape[0] != n.weight.shape[1] * n.groups:
         return (f"weight expects {n.weight.shape[1] * n.groups} input channels "
                 f"but the input has {in_shape[0]}")
+    if min(*n.stride, *n.dilation) < 1 or min(n.padding) < 0:
+        return f"stride and dilation must be >= 1 and padding >= 0 (got {n.stride}, {n.dilation}, {n.padding})"
     if min(n.out_shape(in_shape)[1:]) < 1:
         return f"kernel larger than the padded input {in_shape}"
     if n.bias is not None and n.bias.shape != (n.weight.shape[0],):
@@ -152,9 +157,31 @@ def _conv_problem(n: Conv2d, in_shape: tuple[int, ...]) -> str | None:
     return None
 
 
-@register_check(AvgPool2d, Flatten)
+@register_check(Flatten)
 def _needs_chw(n: Node, in_shape: tuple[int, ...]) -> str | None:
     return None if len(in_shape) == 3 else f"needs a (channels, height, width) input, got {in_shape}"
+
+
+@register_check(AvgPool2d)
+def _pool_problem(n: AvgPool2d, in_shape: tuple[int, ...]) -> str | None:
+    if len(in_shape) != 3:
+        return f"needs a (channels, height, width) input, got {in_shape}"
+    if min(*n.kernel, *n.stride) < 1:
+        return f"kernel and stride must be >= 1, got {n.kernel} and {n.stride}"
+    if min(n.out_shape(in_shape)[1:]) < 1:
+        return f"kernel {n.kernel} larger than the input {in_shape}"
+    return None
+
+
+@register_check(LoihiSigmaDelta)
+def _sigma_delta_problem(n: LoihiSigmaDelta, in_shape: tuple[int, ...]) -> str | None:
+    if not (0 <= n.state_exp <= 7 and 0 <= n.spike_exp <= 7):
+        return f"state_exp and spike_exp must be in 0..7 (Lava's 3-bit fields), got {n.state_exp}, {n.spike_exp}"
+    if n.vth < 0:
+        return f"vth must be >= 0, got {n.vth}"
+    if not 1 <= n.message_bits <= 32:
+        return f"message_bits must be in 1..32, got {n.message_bits}"
+    return _group_problem(n, in_shape)
 
 
 def _group_problem(n: Node, in_shape: tuple[int, ...]) -> str | None:

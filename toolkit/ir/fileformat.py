@@ -38,8 +38,9 @@ _ENUMS: dict[str, type[enum.Enum]] = {"ResetMode": ResetMode, "ReadoutMode": Rea
 
 def _enum_types() -> dict[str, type[enum.Enum]]:
     from toolkit.ir.io import Encoding
+    from toolkit.ir.neurons import Activation
 
-    return {**_ENUMS, "Encoding": Encoding}
+    return {**_ENUMS, "Encoding": Encoding, "Activation": Activation}
 
 
 def save_graph(graph: Graph, path: str | Path) -> Path:

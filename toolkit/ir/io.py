@@ -20,6 +20,13 @@ class Encoding(enum.Enum):
     RATE = "rate"          #: deterministic binary spikes, s_τ = ⌊τq/Q⌋ − ⌊(τ−1)q/Q⌋
     POISSON = "poisson"    #: Bernoulli spikes with P(s_τ = 1) = q/Q, seeded per sample
     CURRENT = "current"    #: graded spike with payload q at every step (Loihi 2 only)
+    DELTA = "delta"        #: graded spike with payload q at step 1, nothing after (Loihi 2 only; the
+    #: delta encoding of a constant image that a sigma-delta network integrates back into q)
+
+    @property
+    def graded(self) -> bool:
+        """True if the payload is a multi-bit integer rather than a binary spike."""
+        return self in (Encoding.CURRENT, Encoding.DELTA)
 
 
 @register_node

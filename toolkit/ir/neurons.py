@@ -3,19 +3,31 @@
 Three levels, in pipeline order:
 
 * float activations of the trained network (``ReLU``, ``Identity``);
-* float spiking neurons after conversion (``LIF``), thresholds in activation units;
-* chip neurons after quantisation (``LoihiLIF``), integers in Loihi's fixed-point formats.
+* float spiking neurons after conversion, thresholds in activation units: ``LIF`` (rate
+  coding, binary spikes) or ``SigmaDelta`` (graded spikes);
+* chip neurons after quantisation, integers in Loihi's fixed-point formats: ``LoihiLIF``,
+  ``LoihiSigmaDelta``.
+
+Every spiking group starts each sample from a zero state.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.ir.core import NeuronGroup, ResetMode, register_node
 
-__all__ = ["LIF", "Identity", "LoihiLIF", "ReLU"]
+__all__ = ["LIF", "Activation", "Identity", "LoihiLIF", "LoihiSigmaDelta", "ReLU", "SigmaDelta"]
+
+
+class Activation(enum.Enum):
+    """The non-linearity a sigma-delta neuron applies to its integrated input (Lava ``ActivationMode``)."""
+
+    RELU = "relu"          #: max(0, x) (Lava ``ActivationMode.RELU``)
+    IDENTITY = "identity"  #: x (Lava ``ActivationMode.UNIT``): logits
 
 
 @register_node
@@ -75,3 +87,54 @@ class LoihiLIF(NeuronGroup):
     du: int = 4095
     dv: int = 0
     reset: ResetMode = ResetMode.ZERO
+
+
+@register_node
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class SigmaDelta(NeuronGroup):
+    """Float sigma-delta neurons with graded spikes (O'Connor & Welling 2016), one step of Δt = 1:
+
+        σ[t] = σ[t−1] + a[t]                               (sigma: integrate the input deltas)
+        y[t] = f(σ[t] + bias)                              (f: ``activation``)
+        δ    = y[t] − y[t−1] + r[t−1]                      (delta: change not yet sent)
+        s[t] = δ if |δ| ≥ threshold else 0;  r[t] = δ − s[t]
+
+    The sum of the graded spikes s up to t equals y[t] − r[t], so a network of these neurons fed
+    with the delta encoding of a constant input reproduces the ReLU network up to residues
+    smaller than the threshold. ``cum_error`` sends δ only once the running sum of δ since the
+    last spike reaches the threshold (Lava's ``cum_error``). Units: activation units.
+    """
+
+    threshold: float
+    bias: np.ndarray | None = None
+    activation: Activation = Activation.RELU
+    cum_error: bool = False
+
+
+@register_node
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class LoihiSigmaDelta(NeuronGroup):
+    """Loihi 2's fixed-point sigma-delta neuron (Lava ``PySigmaDeltaModelFixed``), in int32:
+
+        θ = vth · 2^(spike_exp + state_exp);  b = bias_mant · 2^(spike_exp + state_exp)
+        σ[t] = σ[t−1] + a[t]
+        y[t] = f(σ[t] + b)                           f = max(0, ·) (RELU) or identity (IDENTITY)
+        δ    = y[t] − y[t−1] + r[t−1]
+        s    = δ if |δ| ≥ θ else 0                    (cum_error: e ← e + δ; s = δ if |e| ≥ θ; e ← 0 where s ≠ 0)
+        r[t] = δ − s;  message[t] = s >> state_exp   (arithmetic shift, rounds toward −∞)
+
+    σ, y, r, e are in *state units*; a message is in *message units* of 2^state_exp state
+    units (the bits shifted out are dropped, as in Lava). Every operation is Lava's numpy int32
+    arithmetic. ``vth`` ≥ 0 and ``bias_mant`` (per neuron) are the mantissas Lava's process
+    takes; ``spike_exp``, ``state_exp``: 0..7. ``message_bits`` is the signed width of the
+    graded spike payload declared to the chip (the quantiser keeps calibrated messages inside
+    it with headroom; the CPU models do not clip).
+    """
+
+    vth: int
+    bias_mant: np.ndarray
+    state_exp: int = 0
+    spike_exp: int = 0
+    activation: Activation = Activation.RELU
+    cum_error: bool = False
+    message_bits: int = 16

@@ -48,7 +48,14 @@ class Conv2d(Synapse):
     """2-D convolution over (channels, height, width): a = 2^weight_exp · (W ⋆ x) (+ bias).
 
     ``weight``: (out_channels, in_channels / groups, kernel_h, kernel_w), PyTorch layout
-    and semantics (cross-correlation, zero padding). ``bias``: (out_channels,) or None.
+    and semantics (cross-correlation, zero padding; ``stride``, ``padding``, ``dilation`` as
+    (height, width)). ``bias``: (out_channels,) or None, one value per output channel.
+
+    Quantised, the sum is that of Lava's ``PyConvModelFixed``: a = wrap₂₄(W ⋆ x), the exact
+    integer sum wrapped into 24-bit two's complement. Lava's model applies no weight exponent,
+    so a quantised ``Conv2d`` has ``weight_exp`` = 0 (the quantiser ensures it; lowering and the
+    reference simulator refuse anything else). Lava itself works in (x, y, channels) = (width,
+    height, channels) order with flipped kernels; the Lava lowering converts.
     """
 
     stride: tuple[int, int] = (1, 1)
@@ -67,7 +74,13 @@ class Conv2d(Synapse):
 @register_node
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class AvgPool2d(Node):
-    """Average pooling over non-overlapping or strided windows of (channels, height, width)."""
+    """Average pooling of (channels, height, width): the mean over each ``kernel`` window, windows
+    ``stride`` apart, no padding, partial windows at the border dropped (PyTorch's defaults).
+
+    A float-graph node: Loihi has no pooling primitive, so the ``pool_to_conv`` pass replaces it
+    with the equivalent depthwise ``Conv2d`` (weights 1 / (kernel_h · kernel_w)) feeding its own
+    neuron group, which every later pass and backend then handles as any convolution layer.
+    """
 
     kernel: tuple[int, int]
     stride: tuple[int, int]

@@ -5,7 +5,7 @@ One module per node family registers its rule in ``REFERENCE``; importing this p
 imports them all.
 """
 
-from toolkit.backends.reference import dense, lif  # noqa: F401  (register the node rules)
+from toolkit.backends.reference import conv, dense, lif, sigma_delta  # noqa: F401  (register the node rules)
 from toolkit.backends.reference.core import (
     REFERENCE,
     Recorder,

@@ -79,9 +79,9 @@ def exact_float_dtype(bound: int) -> type[np.floating[Any]] | None:
 
 
 def dendritic_sum(s: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Σ_i W_ji s_i for a batch s (M, in) of non-negative integers, exactly, as int64 (M, out)."""
+    """Σ_i W_ji s_i for a batch s (M, in) of integers, exactly, as int64 (M, out)."""
     w = weight.reshape(weight.shape[0], -1)
-    smax = int(s.max()) if s.size else 0
+    smax = int(np.abs(s).max()) if s.size else 0  # graded (sigma-delta) inputs can be negative
     bound = int(np.abs(w).sum(axis=1).max()) * smax if w.size else 0
     dtype = exact_float_dtype(bound)
     if dtype is None:
@@ -118,8 +118,8 @@ def simulate(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, ba
     q = quantize_input(np.asarray(x).reshape(len(x), *inp.shape), inp.bits)
     order = [n for n in graph.topological() if not isinstance(n, ir.Input)]
     scores = []
-    for start in tqdm(range(0, len(q), batch_size), desc="reference", disable=None if progress else True, leave=False):
-        s = encode_batch(q[start:start + batch_size], t, inp, first_index=start)
+    for first in tqdm(range(0, len(q), batch_size), desc="reference", disable=None if progress else True, leave=False):
+        s = encode_batch(q[first:first + batch_size], t, inp, first_index=first)
         for n in order:
             s = REFERENCE[type(n)](n, s, rec)
         scores.append(_readout(out, s))
