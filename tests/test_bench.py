@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from toolkit.cli import main
-from toolkit.cli.bench import BENCHMARKS, OPTIONAL_BENCHMARKS, available_benchmarks
+from toolkit.cli.bench import BENCHMARKS
 
 KEYS = ("final_acc", "epoch1_acc", "epochs_to_target", "angle_before", "angle_after", "eff_dim", "ood_acc")
 
@@ -84,15 +84,33 @@ def test_speed_prints_every_rule_ratio_to_bp(tmp_path, capsys):
     assert all(v["steps_per_s"] > 0 for v in res[1]["rules"].values())
 
 
-def test_bench_registry_has_a_place_for_sim(monkeypatch):
-    import importlib.util
+def test_bench_registry_lists_every_benchmark_module():
+    import importlib
 
-    assert set(BENCHMARKS) == {"cheon", "speed"} and OPTIONAL_BENCHMARKS["sim"] == "toolkit.bench.sim"
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "toolkit.bench.sim" else real(name))
-    assert "sim" not in available_benchmarks()
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "toolkit.bench.sim" else None)
-    assert available_benchmarks()["sim"] == "toolkit.bench.sim"
+    assert set(BENCHMARKS) == {"cheon", "speed", "sim"}
+    for path in BENCHMARKS.values():
+        mod = importlib.import_module(path)
+        assert callable(mod.add_arguments) and callable(mod.run) and mod.__doc__
+
+
+@pytest.mark.lava
+def test_bench_sim_runs_both_simulators_on_the_same_images(tmp_path, compiled_rate, capsys):
+    from compilers.netdir import save_network
+
+    net = tmp_path / "net"
+    save_network(net, compiled_rate, {})
+    js = tmp_path / "sim.json"
+    assert main(["bench", "sim", str(net), "--lava-samples", "12", "--limit", "300", "--json", str(js),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Lava fixed_pt" in out and "ratio reference / Lava" in out
+    r = json.loads(js.read_text())
+    assert r["mismatches"] == 0 and r["engines_agree"] is True
+    assert r["lava_samples"] == 12 and r["reference_samples"] == 300
+    assert r["lava_steps_per_s"] > 0 and r["reference_steps_per_s"] > 0
+    assert r["ratio"] == pytest.approx(r["reference_steps_per_s"] / r["lava_steps_per_s"])
+    assert 0 < r["synaptic_events_per_sample_step"] < r["dense_macs_per_sample_step"]
+    assert r["lava_accuracy"] == r["reference_accuracy_same_images"]
 
 
 def test_cheon_on_npz_features_without_ood_views(tmp_path, rng):

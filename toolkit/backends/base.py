@@ -23,6 +23,7 @@ class RunResult:
     wall_s: float
     total_steps: int
     traces: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    engine: str = ""  #: which implementation ran, where a backend has several (reference: numpy or events)
 
     @property
     def predictions(self) -> np.ndarray:

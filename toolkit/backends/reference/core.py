@@ -34,7 +34,7 @@ from toolkit.backends.reference.encode import encode_batch
 from toolkit.encoding import quantize_input
 from toolkit.errors import LoweringError
 
-__all__ = ["REFERENCE", "Recorder", "dendritic_sum", "exact_float_dtype", "register_reference", "simulate"]
+__all__ = ["ENGINES", "REFERENCE", "Recorder", "dendritic_sum", "exact_float_dtype", "register_reference", "simulate"]
 
 Step = Callable[[Any, np.ndarray, "Recorder"], np.ndarray]
 
@@ -104,27 +104,49 @@ def _check_runnable(graph: ir.Graph) -> tuple[ir.Input, ir.Output]:
     return inp, out
 
 
-def simulate(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, batch_size: int = 512,
-             record: Iterable[str] | bool = False, progress: bool = False) -> RunResult:
+#: ``simulate(engine=...)``: "auto" (events where they apply, else numpy), "numpy" or "events"
+ENGINES = ("auto", "numpy", "events")
+
+
+def simulate(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, batch_size: int | None = None,
+             record: Iterable[str] | bool = False, progress: bool = False, engine: str = "auto") -> RunResult:
     """Run samples ``x`` (N, *input shape) in [0, 1] through a quantised graph.
 
     ``timesteps`` defaults to the graph's ``meta["timesteps"]``. ``record`` names the
-    nodes whose state to keep (True: all neuron groups).
+    nodes whose state to keep (True: all neuron groups). ``engine``: the NumPy node rules
+    (layer by layer over a batch), or the event-driven engine (``events``: sample by sample,
+    work per spike; Dense/LIF chains with binary spikes, no recording, needs numba); both
+    compute the same integers. The result's ``engine`` says which ran.
     """
+    from toolkit.backends.reference import events
+
     start = time.perf_counter()
     inp, out = _check_runnable(graph)
+    if engine not in ENGINES:
+        raise LoweringError(f"unknown reference engine {engine!r}; choose one of {', '.join(ENGINES)}")
     t = int(timesteps or graph.meta.get("timesteps") or 32)
     rec = Recorder(names=None if record is True else set(record or ()))
     q = quantize_input(np.asarray(x).reshape(len(x), *inp.shape), inp.bits)
+    plan = events.plan_events(graph) if engine != "numpy" and not record else None
+    if engine == "events" and (plan is None or not events.available()):
+        raise LoweringError("the event-driven reference engine needs numba and a Dense/LoihiLIF chain with rate, "
+                            "poisson or current input and no recorded state; use engine='numpy'")
+    use_events = plan is not None and events.available()
+    batch = batch_size or (4096 if use_events else 512)
     order = [n for n in graph.topological() if not isinstance(n, ir.Input)]
     scores = []
-    for first in tqdm(range(0, len(q), batch_size), desc="reference", disable=None if progress else True, leave=False):
-        s = encode_batch(q[first:first + batch_size], t, inp, first_index=first)
+    for first in tqdm(range(0, len(q), batch), desc="reference", disable=None if progress else True, leave=False):
+        if use_events:
+            assert plan is not None
+            scores.append(events.run_events(plan, q[first:first + batch], t, inp, first_index=first))
+            continue
+        s = encode_batch(q[first:first + batch], t, inp, first_index=first)
         for n in order:
             s = REFERENCE[type(n)](n, s, rec)
         scores.append(_readout(out, s))
     n_out = int(np.prod(out.shape))
-    return RunResult(backend="reference", scores=np.concatenate(scores) if scores else np.zeros((0, n_out), np.int64),
+    return RunResult(backend="reference", engine="events" if use_events else "numpy",
+                     scores=np.concatenate(scores) if scores else np.zeros((0, n_out), np.int64),
                      timesteps=t, wall_s=time.perf_counter() - start, total_steps=len(q) * t,
                      traces=rec.result())
 

@@ -19,7 +19,7 @@ import numpy as np
 from toolkit import ir
 from toolkit.backends.reference.core import Recorder, register_reference
 
-__all__ = ["lif_step"]
+__all__ = ["bias_of", "lif_step"]
 
 _MAX_UV = 1 << 23  # u and v are 24-bit signed registers
 
@@ -52,7 +52,7 @@ def lif_step(u: np.ndarray, v: np.ndarray, a: np.ndarray, n: ir.LoihiLIF,
     return u, v, spikes
 
 
-def _bias(n: ir.LoihiLIF) -> np.ndarray:
+def bias_of(n: ir.LoihiLIF) -> np.ndarray:
     bm = n.bias_mant.astype(np.int64)
     return np.where(n.bias_exp >= 0, np.left_shift(bm, np.maximum(n.bias_exp, 0)),
                     np.right_shift(bm, np.maximum(-n.bias_exp, 0)))
@@ -89,7 +89,7 @@ def _if_fast(n: ir.LoihiLIF, a: np.ndarray, bias: np.ndarray, vth: int) -> np.nd
 def _lif(n: ir.LoihiLIF, a: np.ndarray, rec: Recorder) -> np.ndarray:
     b, t = a.shape[:2]
     a = a.reshape(b, t, *n.shape)
-    bias, vth = _bias(n), int(n.vth) << 6
+    bias, vth = bias_of(n), int(n.vth) << 6
     if not rec.wants(n.name):
         fast = _if_fast(n, a, bias, vth)
         if fast is not None:
