@@ -168,7 +168,8 @@ def _lif(n: ir.LoihiLIF, ctx: _Context) -> None:
 
 @register_netx(ir.Flatten)
 def _flatten(n: ir.Flatten, ctx: _Context) -> None:
-    if ctx.layers:  # after a neuron group netx would need its 'flatten' layer and a 3-D (WHC) shape
+    if len(ctx.layers) > 1 or ctx.pending is not None:  # ctx.layers[0] is the input layer
+        # after a neuron group netx would need its 'flatten' layer and a 3-D (WHC) shape
         raise LoweringError(f"Flatten {n.name!r} between layers is not exportable yet (only after the input)")
 
 

@@ -81,20 +81,58 @@ def test_round_trip_synthetic_leaky_network_is_spike_exact(lif_chain, rng, tmp_p
 
 
 @pytest.mark.lava
-def test_round_trip_of_the_trained_digits_network(compiled_rate, digits, tmp_path):
-    """The trained network's own weights, made netx-expressible (weight exponent 0, biases in steps of 64)."""
-    nodes = []
-    for n in compiled_rate.nodes:
-        if isinstance(n, ir.Dense):
-            scale = n.weight_exp
-            n = n.replace(weight_exp=0)
-        elif isinstance(n, ir.LoihiLIF):
-            bias = (n.bias_mant.astype(np.int64) << n.bias_exp) >> max(scale, 0)
-            n = n.replace(vth=n.vth >> max(scale, 0), bias_mant=np.rint(bias / 64).astype(np.int32),
-                          bias_exp=np.full(n.shape, 6, np.int32))
-        nodes.append(n)
-    g = compiled_rate.with_nodes(nodes)
-    assert _assert_round_trip(g, digits[1].x[:1], tmp_path / "digits.net") > 20
+def test_round_trip_of_the_trained_digits_network_compiled_netx_compatible(trained_fa_noise, digits, tmp_path):
+    """The trained network compiled with netx_compatible exports, and runs in netx as in our lowering."""
+    from compilers.driver import compile_model
+    from compilers.passes import CompileOptions
+    from toolkit.hw import load_hw
+
+    model, arch, _ = trained_fa_noise
+    train, test = digits
+    plain = compile_model(model, arch.in_shape, CompileOptions(hw=load_hw("loihi2"), calibration=train.x))
+    with pytest.raises(LoweringError):  # the default quantisation uses what netx cannot express
+        write_netx(plain, tmp_path / "plain.net")
+    assert not (tmp_path / "plain.net").exists()
+    g = compile_model(model, arch.in_shape, CompileOptions(hw=load_hw("loihi2"), calibration=train.x,
+                                                           netx_compatible=True))
+    assert all(n.weight_exp == 0 for n in g.of_type(ir.Dense))
+    assert all(((n.bias_mant.astype(np.int64) << n.bias_exp) % 64 == 0).all() for n in g.of_type(ir.LoihiLIF))
+    assert _assert_round_trip(g, test.x[:2], tmp_path / "digits.net") > 20
+    from toolkit.backends.reference import simulate
+    acc_plain, acc_netx = simulate(plain, test.x).accuracy(test.y), simulate(g, test.x).accuracy(test.y)
+    assert acc_netx > acc_plain - 0.03, (acc_plain, acc_netx)
+
+
+def test_netx_compatible_refuses_what_netx_cannot_express(trained_fa_noise, digits):
+    from compilers.driver import compile_model
+    from compilers.passes import CompileOptions, ConversionMode
+
+    model, arch, _ = trained_fa_noise
+    from toolkit.hw import load_hw
+
+    base = dict(hw=load_hw("loihi2"), calibration=digits[0].x,
+                netx_compatible=True)
+    with pytest.raises(LoweringError, match="reset to zero"):
+        compile_model(model, arch.in_shape, CompileOptions(**base, reset=ir.ResetMode.SUBTRACT))
+    with pytest.raises(LoweringError, match="binary input spikes"):
+        compile_model(model, arch.in_shape, CompileOptions(**base, encoding=ir.Encoding.CURRENT))
+    with pytest.raises(LoweringError, match="rate-coded networks only"):
+        compile_model(model, arch.in_shape, CompileOptions(**base, mode=ConversionMode.SDN))
+
+
+@pytest.mark.lava
+def test_round_trip_with_an_image_input_flattened_first(lif_chain, rng, tmp_path):
+    """Input (1, 4, 5) -> Flatten -> Dense ...: netx gets a flat input layer; a later Flatten is refused."""
+    w1 = (rng.integers(-40, 128, (12, 20)) * 2).astype(np.int32)
+    w2 = (rng.integers(-127, 128, (6, 12)) * 2).astype(np.int32)
+    g = lif_chain([w1, w2], vth=200, timesteps=12)
+    image = ir.Input(name="in", shape=(1, 4, 5), encoding=ir.Encoding.RATE)
+    nodes = [image, ir.Flatten(name="flat"), *g.nodes[1:]]
+    flat = ir.check_graph(ir.Graph.chain(nodes, meta=g.meta))
+    assert _assert_round_trip(flat, rng.random((2, 1, 4, 5)), tmp_path / "flat.net") > 10
+    late = ir.Graph.chain([*nodes[:4], ir.Flatten(name="late"), *nodes[4:]], meta=g.meta)
+    with pytest.raises(LoweringError, match="Flatten 'late' between layers"):
+        write_netx(late, tmp_path / "late.net")
 
 
 def test_file_layout_is_what_netx_reads(lif_chain, tmp_path):

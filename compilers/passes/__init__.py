@@ -49,8 +49,21 @@ if ir.LoihiSigmaDelta not in COMPARTMENTS:
     register_neuron(ir.LoihiSigmaDelta, 1)
 
 
+def _check_netx(opts: CompileOptions) -> None:
+    """netx (lava-dl's HDF5 format) builds Lava's LIF (reset to zero) fed by binary spikes."""
+    problems = []
+    if opts.reset is not ir.ResetMode.ZERO:
+        problems.append("reset to zero (--reset zero)")
+    if opts.input_encoding not in (ir.Encoding.RATE, ir.Encoding.POISSON):
+        problems.append(f"binary input spikes (--encoding rate or poisson, not {opts.input_encoding.value})")
+    if problems:
+        raise LoweringError("a netx-compatible network needs " + " and ".join(problems))
+
+
 def rate_pipeline(opts: CompileOptions) -> list[tuple[str, Pass]]:
     """Float graph -> rate-coded IF network quantised and mapped for ``opts.hw``."""
+    if opts.netx_compatible:
+        _check_netx(opts)
     return [
         ("pool_to_conv", pool_to_conv),
         ("fold_biases", fold_biases),
@@ -60,7 +73,8 @@ def rate_pipeline(opts: CompileOptions) -> list[tuple[str, Pass]]:
                                       percentile=opts.percentile)),
         ("convert_rate", partial(convert_rate, reset=opts.reset, encoding=opts.input_encoding,
                                  timesteps=opts.steps)),
-        ("quantize", partial(quantize, hw=opts.hw, allow_clipping=opts.allow_clipping)),
+        ("quantize", partial(quantize, hw=opts.hw, allow_clipping=opts.allow_clipping,
+                             netx_compatible=opts.netx_compatible)),
         ("map_cores", partial(map_cores, hw=opts.hw)),
     ]
 
@@ -72,6 +86,9 @@ def sdn_pipeline(opts: CompileOptions) -> list[tuple[str, Pass]]:
             f"conversion mode sdn needs graded spikes (sigma-delta neurons), which {opts.hw.name} does not have "
             f"({opts.hw.source or opts.hw.name}: synapse.graded_spikes is false); compile with --mode rate "
             "for this chip, or choose --hw loihi2")
+    if opts.netx_compatible:
+        raise LoweringError("netx export takes rate-coded networks only (netx's file has no input message "
+                            "width for graded spikes); compile with --mode rate for a netx-compatible network")
     if opts.input_encoding is not ir.Encoding.DELTA:
         raise LoweringError(f"conversion mode sdn takes the delta-encoded image (encoding delta), "
                             f"not {opts.input_encoding.value}")

@@ -29,6 +29,9 @@ class CompileOptions:
     only: ``delta_threshold`` (in units of each layer's balanced activation scale; at least
     one message unit), ``cum_error`` (Lava's accumulated-error spiking), ``message_bits``
     (signed width of the graded spikes, at most the chip's ``synapse.max_message_bits``).
+    ``netx_compatible``: quantise so lava-dl netx can express the network exactly (``nfa export``):
+    weight exponent 0 (a negative one folded into the registers), biases in steps of 2^6; rate
+    mode with reset to zero and binary (rate or poisson) input only.
     """
 
     hw: HardwareConfig
@@ -42,6 +45,7 @@ class CompileOptions:
     delta_threshold: float = 0.0
     cum_error: bool = False
     message_bits: int = 16
+    netx_compatible: bool = False
 
     @property
     def steps(self) -> int:

@@ -115,6 +115,7 @@ class QuantContext:
     ranges: Mapping[str, Any]          # meta["ranges"] of measure_ranges (sigma-delta only)
     next_layer: Layer | None = None
     message_bits: int = 16
+    netx: bool = False       # biases in steps of 2^6 (netx writes bias_exp = 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +245,19 @@ def _quantize_bias(bias_v: np.ndarray, ctx: QuantContext, layer_name: str) -> tu
     return np.clip(mant, -mmax, mmax).astype(np.int32), exp, clipped
 
 
+def _quantize_bias_netx(bias_v: np.ndarray, ctx: QuantContext, layer_name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """bias_mant · 2^6 ≈ bias_v (netx fixes bias_exp = 6); returns (mant, exp, number clipped)."""
+    mmax = ctx.hw.neuron.bias_mant_max
+    mant = np.rint(bias_v / 64.0)
+    clipped = int(np.sum(np.abs(mant) > mmax))
+    if clipped and not ctx.allow_clipping:
+        raise QuantizationError(
+            f"layer {layer_name!r}: {clipped} bias value(s) up to {float(np.abs(bias_v).max()):.0f} exceed "
+            f"{mmax} * 2^6, the largest bias netx can write (it fixes bias_exp = 6); compile without "
+            "--netx-compatible, or pass --allow-clipping to clip them")
+    return np.clip(mant, -mmax, mmax).astype(np.int32), np.full(mant.shape, 6, np.int32), clipped
+
+
 def _check_current(regs: _Registers, ctx: QuantContext, layer_name: str) -> None:
     """The exact registers (after a folded exponent's rounding) must keep a << 6 inside the state."""
     cur_limit = 1 << (ctx.hw.neuron.state_bits - 1 - 6)
@@ -266,7 +280,8 @@ def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
     scale = ctx.in_scale / regs.unit * 2.0 ** regs.weight_exp
     vth = round(group.threshold * scale)
     bias = np.zeros(group.shape) if group.bias is None else np.asarray(group.bias, dtype=np.float64)
-    mant, bexp, clipped = _quantize_bias(bias * scale * 64.0, ctx, syn.name)
+    quantize_bias = _quantize_bias_netx if ctx.netx else _quantize_bias
+    mant, bexp, clipped = quantize_bias(bias * scale * 64.0, ctx, syn.name)
     new_group = ir.LoihiLIF(name=group.name, shape=group.shape, vth=int(vth), bias_mant=mant, bias_exp=bexp,
                             du=int(round(group.du * 4096)) - 1 if group.du > 0 else 0,
                             dv=int(round(group.dv * 4096)), reset=group.reset)
@@ -467,10 +482,13 @@ def _check_graded(graph: ir.Graph, hw: HardwareConfig, message_bits: int) -> Non
 
 
 def quantize(graph: ir.Graph, *, hw: HardwareConfig, allow_clipping: bool = False,
-             message_bits: int = 16) -> ir.Graph:
+             message_bits: int = 16, netx_compatible: bool = False) -> ir.Graph:
     """Quantise every layer of a converted (spiking, float) graph for ``hw``.
 
     ``message_bits`` is the signed width of sigma-delta graded spikes (ignored by rate coding).
+    ``netx_compatible``: what lava-dl netx can express exactly: no weight exponent register (a
+    negative exponent is folded into the registers, a positive one not used) and biases in
+    steps of 2^6.
     """
     require_chain(graph, "quantize")
     _check_graded(graph, hw, message_bits)
@@ -485,10 +503,13 @@ def quantize(graph: ir.Graph, *, hw: HardwareConfig, allow_clipping: bool = Fals
             known = ", ".join(sorted(t.__name__ for t in QUANTIZERS))
             raise QuantizationError(f"quantize: no quantiser for {type(layer.group).__name__} "
                                     f"{layer.group.name!r} (supported: {known}); convert the graph first")
+        exps = _exponents(layer.synapse, hw)
+        if netx_compatible:
+            exps = ExponentRange(exps.lo, min(exps.hi, 0), folded=True)
         ctx = QuantContext(hw=hw, in_scale=in_scale, max_input=max_input, allow_clipping=allow_clipping,
-                           exponents=_exponents(layer.synapse, hw), ranges=ranges,
+                           exponents=exps, ranges=ranges,
                            next_layer=lays[layer.index + 1] if layer.index + 1 < len(lays) else None,
-                           message_bits=message_bits)
+                           message_bits=message_bits, netx=netx_compatible)
         res = fn(layer, ctx)
         replaced[layer.synapse.name], replaced[layer.group.name] = res.synapse, res.group
         reports.append(res.report)

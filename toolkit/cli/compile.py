@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
     p.add_argument("--calibration-samples", type=int, default=2000, help="training images used to balance")
     p.add_argument("--allow-clipping", action="store_true", help="clip unrepresentable values instead of failing")
+    p.add_argument("--netx-compatible", action="store_true",
+                   help="quantise so lava-dl netx expresses the network exactly (for `nfa export --format netx`): "
+                        "weight exponent 0, biases in steps of 64; needs --mode rate, --reset zero, binary input")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -53,7 +56,8 @@ def run(a: argparse.Namespace) -> int:
                           percentile=a.percentile, reset=ResetMode(a.reset),
                           encoding=None if a.encoding is None else Encoding(a.encoding),
                           timesteps=a.timesteps, allow_clipping=a.allow_clipping,
-                          delta_threshold=a.delta_threshold, cum_error=a.cum_error, message_bits=a.message_bits)
+                          delta_threshold=a.delta_threshold, cum_error=a.cum_error, message_bits=a.message_bits,
+                          netx_compatible=a.netx_compatible)
     _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out)
     m = report["mapping"]
     print(f"compiled {a.checkpoint} for {report['hw']} ({report['mode']}, T={report['timesteps']}): "
