@@ -94,6 +94,10 @@ def test_inputs_outside_unit_interval_are_refused(compiled_rate):
 
     with pytest.raises(DataError, match=r"inputs must lie in \[0, 1\]"):
         simulate(compiled_rate, np.full((1, 64), 16.0))
+    x = np.full((1, 64), 0.5)
+    x[0, 3] = np.nan
+    with pytest.raises(DataError, match=r"\[0.5, 0.5\] and NaN"):
+        simulate(compiled_rate, x)
 
 
 @pytest.mark.parametrize("reset", list(ir.ResetMode))

@@ -23,12 +23,17 @@ __all__ = ["encode", "encode_sample", "quantize_input"]
 
 def quantize_input(x: np.ndarray, bits: int) -> np.ndarray:
     """Integer input levels 0..2^bits − 1 (int32) of samples ``x`` in [0, 1]."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size and (np.nanmin(x) < -1e-6 or np.nanmax(x) > 1 + 1e-6 or np.isnan(x).any()):
-        raise DataError(f"inputs must lie in [0, 1] for spike encoding, got values in "
-                        f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]; rescale the data")
-    q = (1 << bits) - 1
-    return np.rint(np.clip(x, 0.0, 1.0) * q).astype(np.int32)
+    x = np.asarray(x)
+    if x.size:
+        lo, hi = float(x.min()), float(x.max())  # NaN propagates into both
+        if not (lo >= -1e-6 and hi <= 1 + 1e-6):
+            raise DataError(f"inputs must lie in [0, 1] for spike encoding, got values in "
+                            f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]{' and NaN' if np.isnan(x).any() else ''}; "
+                            "rescale the data")
+    y = x.astype(np.float64)  # x · Q is exact in float64 for float32 x and bits ≤ 16
+    np.clip(y, 0.0, 1.0, out=y)
+    y *= (1 << bits) - 1
+    return np.rint(y, out=y).astype(np.int32)
 
 
 def encode_sample(q: np.ndarray, timesteps: int, encoding: Encoding, *, bits: int, seed: int,
