@@ -12,13 +12,14 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: help demo test lint typecheck check data bench-cheon bench-speed bench-sim venv clean
+.PHONY: help demo test lint typecheck check data bench-cheon bench-speed bench-sim bench-sim-fashion venv clean
 
 help:
 	@echo "make demo   - set up .venv if needed, then train, compile and run the digits demo in Lava"
 	@echo "make test   - set up .venv if needed, then run the test suite"
 	@echo "make lint   - ruff and mypy on toolkit/ and compilers/"
 	@echo "make data   - install Debian's Fashion-MNIST package (root) or print how"
+	@echo "make bench-cheon | bench-speed | bench-sim | bench-sim-fashion - the benchmarks (see README)"
 
 demo: $(STAMP)
 	$(VENV)/bin/nfa demo
@@ -71,8 +72,22 @@ bench-cheon: $(STAMP)
 bench-speed: $(STAMP)
 	$(VENV)/bin/nfa bench speed
 
-bench-sim: $(STAMP)
-	$(VENV)/bin/nfa bench sim
+# the reference simulator vs Lava on the demo network (digits), and on the Fashion-MNIST FA + noise MLP
+# (trained from examples/, 784-256-256-10, rate mode with constant-current input: docs/results/simulator.md)
+runs/demo/net/network.nfa: $(STAMP)
+	$(VENV)/bin/nfa demo
+
+bench-sim: runs/demo/net/network.nfa
+	$(VENV)/bin/nfa bench sim runs/demo/net
+
+runs/fa-noise-fashion-mnist/model.pt: $(STAMP)
+	$(VENV)/bin/nfa train examples/fa-noise-fashion-mnist.yaml --threads 1
+
+bench-sim-fashion: runs/fa-noise-fashion-mnist/model.pt
+	$(VENV)/bin/nfa compile $< --hw loihi2 --mode rate --encoding current --data fashion-mnist \
+	  -o runs/fa-noise-fashion-mnist/net-current
+	$(VENV)/bin/nfa bench sim runs/fa-noise-fashion-mnist/net-current --data fashion-mnist --lava-samples 200 \
+	  --json runs/fa-noise-fashion-mnist/bench-sim.json
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
