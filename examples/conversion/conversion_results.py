@@ -209,6 +209,29 @@ def _net_section(net: Net, sdn: dict[str, Any], rate: list[dict[str, Any]], n: i
     for row in rate:
         lines.append(f"| {row['reset']} | " + " | ".join(f"{s['accuracy']:.4f}" for s in row["sweep"]) + " |")
     lines += ["", _sdn_detail(net, sdn, n), ""]
+    return lines + _inspect_section(net, sdn, rate)
+
+
+def _inspect(net_dir: str) -> str:
+    """What `nfa inspect NET_DIR --format markdown --data fashion-mnist` prints (resources, modelled cost)."""
+    import contextlib
+    import io
+
+    from toolkit.cli import main as nfa
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = nfa(["inspect", str(ROOT / net_dir), "--format", "markdown", "--data", "fashion-mnist"])
+    if code != 0:
+        raise RuntimeError(f"nfa inspect {net_dir} exited with {code}")
+    return buf.getvalue().rstrip()
+
+
+def _inspect_section(net: Net, sdn: dict[str, Any], rate: list[dict[str, Any]]) -> list[str]:
+    lines = [f"#### `nfa inspect` of the {net.name.upper()} networks", ""]
+    for title, net_dir in [("sdn", sdn["net_dir"]), *((f"rate, reset {r['reset']}", r["net_dir"]) for r in rate)]:
+        lines += [f"`nfa inspect {net_dir} --format markdown --data fashion-mnist` ({title}):", "",
+                  _inspect(net_dir), ""]
     return lines
 
 

@@ -70,14 +70,16 @@ def run(a: argparse.Namespace) -> int:
         fits = None
     except HardwareLimitError as exc:
         fits = str(exc)
-    print(_render_table(placement, markdown=a.format == "markdown"))
-    print(_totals(placement, fits))
+    md = a.format == "markdown"
+    item = "- " if md else ""  # in markdown the lines under the table are a list
+    print(_render_table(placement, markdown=md) + ("\n" if md else ""))
+    print(item + _totals(placement, fits))
     act = _activity(a, graph, placement)
     out: dict[str, Any] = {"net": str(a.net), "mapping": placement.to_json(), "fits_board": fits is None}
     if act is not None:
         activity, where = act
         cost = model_cost(activity, placement)
-        print("\n".join(_cost_lines(activity, where, cost, hw)))
+        print("\n".join(item + line for line in _cost_lines(activity, where, cost, hw)))
         out.update(activity={"source": where, **activity.to_json()}, modelled=cost.to_json() if cost else None)
     if a.json is not None:
         write_json(a.json, out)
