@@ -6,8 +6,9 @@ run one layer over all steps of a batch with a dense matrix product per step; th
 runs one sample step by step through every layer and, as a neuromorphic core does, adds
 only the weight rows of the neurons that spiked (Σ_i W_ji s_i over the i with s_i ≠ 0).
 Work scales with spikes instead of synapses, which is what makes whole test sets cheap:
-a converted network's neurons spike in a few percent of the steps. All sums are int64,
-exact without any bound to prove.
+a converted network's neurons spike in a few percent of the steps. Sums are integers: int32
+where a bound from the weights and the largest input proves they fit (and the integrate-and-fire
+update too, where |input| < 2^17 is proven, so that 8 of them fit one AVX2 register), else int64.
 
 It applies to chains ``Input → [Flatten] → (Dense → LoihiLIF)+ → Output(spike count)`` with
 rate, Poisson or constant-current input, when no state is recorded; ``simulate`` falls back
