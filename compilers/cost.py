@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from compilers.passes.mapping import LayerPlan, Placement
 from toolkit import ir
-from toolkit.encoding import encode, quantize_input
+from toolkit.encoding import encode, input_levels
 from toolkit.errors import ToolkitError
 
 __all__ = ["MODELLED_LABEL", "Activity", "CostModel", "LayerActivity", "count_activity", "input_events", "model_cost"]
@@ -91,7 +91,7 @@ class Activity:
 def input_events(graph: ir.Graph, x: np.ndarray, timesteps: int) -> np.ndarray:
     """(N, T, *input shape): what the Input node sends, encoded exactly as every backend does."""
     inp = graph.of_type(ir.Input)[0]
-    q = quantize_input(np.asarray(x).reshape(len(x), *inp.shape), inp.bits)
+    q = input_levels(x, inp)
     return encode(q, timesteps, inp.encoding, bits=inp.bits, seed=inp.seed)
 
 

@@ -98,6 +98,8 @@ def test_inputs_outside_unit_interval_are_refused(compiled_rate):
     x[0, 3] = np.nan
     with pytest.raises(DataError, match=r"\[0.5, 0.5\] and NaN"):
         simulate(compiled_rate, x)
+    with pytest.raises(DataError, match=r"samples of shape \(1, 28, 28\) do not fit the network's input \(64,\)"):
+        simulate(compiled_rate, np.zeros((2, 1, 28, 28)))
 
 
 @pytest.mark.parametrize("reset", list(ir.ResetMode))

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.errors import DataError
-from toolkit.ir.io import Encoding
+from toolkit.ir.io import Encoding, Input
 
-__all__ = ["encode", "encode_sample", "quantize_input"]
+__all__ = ["encode", "encode_sample", "input_levels", "quantize_input"]
 
 
 def quantize_input(x: np.ndarray, bits: int) -> np.ndarray:
@@ -34,6 +34,19 @@ def quantize_input(x: np.ndarray, bits: int) -> np.ndarray:
     np.clip(y, 0.0, 1.0, out=y)
     y *= (1 << bits) - 1
     return np.rint(y, out=y).astype(np.int32)
+
+
+def input_levels(x: np.ndarray, inp: Input) -> np.ndarray:
+    """Integer levels (N, *inp.shape) of samples ``x`` (N, ...) for the network input ``inp``.
+
+    Raises ``DataError`` naming both shapes when the samples do not fit the input (a dataset other
+    than the one the network was compiled for)."""
+    x = np.asarray(x)
+    need = int(np.prod(inp.shape))
+    if x.ndim == 0 or int(np.prod(x.shape[1:])) != need:
+        raise DataError(f"samples of shape {tuple(x.shape[1:])} do not fit the network's input {tuple(inp.shape)} "
+                        f"({need} values); use the dataset the network was compiled for (--data)")
+    return quantize_input(x.reshape(len(x), *inp.shape), inp.bits)
 
 
 def encode_sample(q: np.ndarray, timesteps: int, encoding: Encoding, *, bits: int, seed: int,

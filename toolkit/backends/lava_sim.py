@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from toolkit import ir
 from toolkit.backends.base import RunResult
-from toolkit.encoding import quantize_input
+from toolkit.encoding import input_levels
 from toolkit.lavacompat import require_lava
 
 __all__ = ["run_lava"]
@@ -48,7 +48,7 @@ def run_lava(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, re
 
     t = int(timesteps or graph.meta.get("timesteps") or 32)
     inp = graph.of_type(ir.Input)[0]
-    levels = quantize_input(np.asarray(x).reshape(len(x), *inp.shape), inp.bits)
+    levels = input_levels(x, inp)
     build = lower_to_lava(graph, levels, timesteps=t, hardware=hardware)
     monitors = _probe(build, list(record))
     cfg = run_cfg if run_cfg is not None else _sim_config()

@@ -78,14 +78,14 @@ def synaptic_events_per_step(graph: Any, x: np.ndarray, timesteps: int) -> float
     from toolkit import ir
     from toolkit.backends.reference import simulate
     from toolkit.backends.reference.encode import encode_batch
-    from toolkit.encoding import quantize_input
+    from toolkit.encoding import input_levels
 
     if not graph.is_chain() or not len(x):
         return float("nan")
     inp = graph.of_type(ir.Input)[0]
     groups = [n.name for n in graph.nodes if isinstance(n, ir.NeuronGroup)]
     traces = simulate(graph, x, timesteps=timesteps, record=groups, engine="numpy").traces
-    q = quantize_input(np.asarray(x).reshape(len(x), *inp.shape), inp.bits)
+    q = input_levels(x, inp)
     if inp.encoding is ir.Encoding.CURRENT:  # one dendritic sum per sample, not per step
         active = float(np.count_nonzero(q)) / (len(x) * timesteps)
     else:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from toolkit import ir
 from toolkit.backends.base import RunResult
 from toolkit.backends.reference.encode import encode_batch
-from toolkit.encoding import quantize_input
+from toolkit.encoding import input_levels
 from toolkit.errors import LoweringError
 
 __all__ = ["ENGINES", "REFERENCE", "Recorder", "dendritic_sum", "exact_float_dtype", "register_reference", "simulate"]
@@ -126,7 +126,7 @@ def simulate(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, ba
         raise LoweringError(f"unknown reference engine {engine!r}; choose one of {', '.join(ENGINES)}")
     t = int(timesteps or graph.meta.get("timesteps") or 32)
     rec = Recorder(names=None if record is True else set(record or ()))
-    q = quantize_input(np.asarray(x).reshape(len(x), *inp.shape), inp.bits)
+    q = input_levels(x, inp)
     plan = events.plan_events(graph) if engine != "numpy" and not record else None
     if engine == "events" and (plan is None or not events.available()):
         raise LoweringError("the event-driven reference engine needs numba and a Dense/LoihiLIF chain with rate, "
