@@ -1,9 +1,10 @@
 """Experiment configs: one YAML file describes a whole ``nfa train`` run.
 
 Parsed once, at the edge, by ``toolkit.schema`` into the frozen dataclasses below (unknown
-keys rejected with their key path, enums by value, ranges checked). The phase sections reuse
-the training package's own config types (``NoiseConfig``, ``TrainConfig``, ``RuleOptions``),
-so a YAML key and a Python keyword argument are the same thing. Example (every key optional
+keys rejected with their key path, enums by value, ranges checked). The phase sections are
+the types the training package takes (``NoiseConfig``, ``TrainConfig``, ``toolkit.rules.RuleOptions``),
+defined here, below the training package, so that reading a config imports no torch; a YAML key
+and a Python keyword argument are the same thing. Example (every key optional
 except ``data.dataset``; see ``examples/`` and docs/training.md)::
 
     seed: 0
@@ -16,17 +17,68 @@ except ``data.dataset``; see ``examples/`` and docs/training.md)::
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit.rules import Rule, RuleOptions
 from toolkit.schema import bounded, build, load_yaml_mapping
-from toolkit.training.models import ModelKind
-from toolkit.training.noise import NoiseConfig
-from toolkit.training.rules import Rule, RuleOptions
-from toolkit.training.trainer import TrainConfig
 
-__all__ = ["DataConfig", "ExperimentConfig", "MetricsConfig", "ModelConfig", "load_experiment"]
+__all__ = ["DataConfig", "ExperimentConfig", "MetricsConfig", "ModelConfig", "ModelKind", "NoiseConfig",
+           "NoiseDistribution", "OptimizerKind", "TrainConfig", "load_experiment"]
+
+
+class OptimizerKind(enum.Enum):
+    ADAM = "adam"
+    ADAMW = "adamw"   #: Adam with decoupled weight decay
+    SGD = "sgd"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """The data phase: epochs over the training set with mini-batches."""
+
+    epochs: int = bounded(20, lo=0, hi=100000)
+    batch_size: int = bounded(32, lo=1, hi=1 << 20)
+    lr: float = bounded(1e-3, lo=0.0, hi=10.0)
+    optimizer: OptimizerKind = OptimizerKind.ADAM
+    momentum: float = bounded(0.9, lo=0.0, hi=1.0)
+    weight_decay: float = bounded(0.0, lo=0.0, hi=1.0)
+
+
+class NoiseDistribution(enum.Enum):
+    GAUSSIAN = "gaussian"
+    UNIFORM = "uniform"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoiseConfig:
+    """The noise phase. ``steps`` = 0 disables it.
+
+    ``pool_size`` > 0 draws that many noise inputs with fixed random labels once and
+    samples batches from them; 0 draws fresh inputs and labels at every step. In our
+    measurements only a fixed pool aligns W with B: with fresh noise the labels carry no
+    information that persists from one step to the next, so ∠(Wᵀ, B) stays near 90°
+    (see docs/training.md and tests/test_training.py).
+    """
+
+    steps: int = bounded(2000, lo=0, hi=10_000_000)
+    batch_size: int = bounded(64, lo=1, hi=1 << 20)
+    lr: float = bounded(1e-3, lo=0.0, hi=10.0)
+    optimizer: OptimizerKind = OptimizerKind.ADAM
+    distribution: NoiseDistribution = NoiseDistribution.GAUSSIAN
+    mean: float = 0.0
+    std: float = bounded(1.0, lo=0.0)
+    low: float = -1.0
+    high: float = 1.0
+    pool_size: int = bounded(10000, lo=0, hi=10_000_000)
+
+
+class ModelKind(enum.Enum):
+    MLP = "mlp"
+    CNN = "cnn"
+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,8 +127,6 @@ class ExperimentConfig:
 
 
 def _plain(v: Any) -> Any:
-    import enum
-
     if isinstance(v, dict):
         return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -1,12 +1,15 @@
 """Training without weight transport: rules, layers, models, noise pretraining, loops, metrics.
 
-``rules`` names the rules (an enum, also their YAML spelling), ``functional`` holds the pure
+The rules themselves are named in ``toolkit.rules`` (an enum, also their YAML spelling) and the phase
+settings in ``toolkit.config`` (both re-exported here); ``functional`` holds the pure
 update functions, ``modules`` the layers that hold their state, ``rulestep`` the work KP and
 WM do between optimiser steps, ``noise`` the random-noise pretraining phase, ``trainer`` the
 data phase, ``metrics`` the angles and effective dimensionality, ``experiment`` a whole run
 from an experiment config (``nfa train``).
 """
 
+from toolkit.config import ModelKind, NoiseConfig, NoiseDistribution, OptimizerKind, TrainConfig
+from toolkit.rules import MirrorConfig, Rule, RuleOptions
 from toolkit.training.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.training.metrics import (
     angle_deg,
@@ -17,12 +20,11 @@ from toolkit.training.metrics import (
     teaching_signals,
     weight_feedback_angles,
 )
-from toolkit.training.models import Arch, ModelKind, build_model, rule_layers
+from toolkit.training.models import Arch, build_model, rule_layers
 from toolkit.training.modules import RuleConv2d, RuleLinear, connect_direct_feedback, transport_backward
-from toolkit.training.noise import NoiseConfig, NoiseDistribution, pretrain_on_noise
-from toolkit.training.rules import MirrorConfig, Rule, RuleOptions
+from toolkit.training.noise import pretrain_on_noise
 from toolkit.training.rulestep import RuleStepper
-from toolkit.training.trainer import OptimizerKind, TrainConfig, evaluate, evaluate_loss, fit
+from toolkit.training.trainer import evaluate, evaluate_loss, fit
 
 __all__ = [
     "Arch",

@@ -6,7 +6,6 @@ compiled) without the code that trained it.
 
 from __future__ import annotations
 
-import enum
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -14,16 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from toolkit.config import ModelKind
 from toolkit.errors import CheckpointError, ConfigError
+from toolkit.rules import Rule
 from toolkit.training.modules import RuleConv2d, RuleLinear, connect_direct_feedback
-from toolkit.training.rules import Rule
 
-__all__ = ["Arch", "ModelKind", "build_model", "rule_layers"]
-
-
-class ModelKind(enum.Enum):
-    MLP = "mlp"
-    CNN = "cnn"
+__all__ = ["Arch", "build_model", "rule_layers"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

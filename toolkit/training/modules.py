@@ -31,8 +31,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
+from toolkit.rules import Rule
 from toolkit.training import functional as Fn
-from toolkit.training.rules import Rule
 
 __all__ = [
     "RuleConv2d",

@@ -8,8 +8,6 @@ falls), so data training then starts aligned.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,41 +15,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from toolkit.schema import bounded
+from toolkit.config import NoiseConfig, NoiseDistribution
+from toolkit.rules import RuleOptions
 from toolkit.training.metrics import weight_feedback_angles
-from toolkit.training.rules import RuleOptions
 from toolkit.training.rulestep import RuleStepper
-from toolkit.training.trainer import OptimizerKind, make_optimizer
+from toolkit.training.trainer import make_optimizer
 
-__all__ = ["NoiseConfig", "NoiseDistribution", "noise_batch", "pretrain_on_noise"]
-
-
-class NoiseDistribution(enum.Enum):
-    GAUSSIAN = "gaussian"
-    UNIFORM = "uniform"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NoiseConfig:
-    """The noise phase. ``steps`` = 0 disables it.
-
-    ``pool_size`` > 0 draws that many noise inputs with fixed random labels once and
-    samples batches from them; 0 draws fresh inputs and labels at every step. In our
-    measurements only a fixed pool aligns W with B: with fresh noise the labels carry no
-    information that persists from one step to the next, so ∠(Wᵀ, B) stays near 90°
-    (see docs/training.md and tests/test_training.py).
-    """
-
-    steps: int = bounded(2000, lo=0, hi=10_000_000)
-    batch_size: int = bounded(64, lo=1, hi=1 << 20)
-    lr: float = bounded(1e-3, lo=0.0, hi=10.0)
-    optimizer: OptimizerKind = OptimizerKind.ADAM
-    distribution: NoiseDistribution = NoiseDistribution.GAUSSIAN
-    mean: float = 0.0
-    std: float = bounded(1.0, lo=0.0)
-    low: float = -1.0
-    high: float = 1.0
-    pool_size: int = bounded(10000, lo=0, hi=10_000_000)
+__all__ = ["noise_batch", "pretrain_on_noise"]
 
 
 def noise_batch(cfg: NoiseConfig, in_shape: tuple[int, ...], n_classes: int,

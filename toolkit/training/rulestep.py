@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from toolkit.rules import Rule, RuleOptions
 from toolkit.training import functional as Fn
 from toolkit.training.modules import RuleConv2d, RuleLinear, rule_layers_of
-from toolkit.training.rules import Rule, RuleOptions
 
 __all__ = ["RuleStepper"]
 

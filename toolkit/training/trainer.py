@@ -6,9 +6,7 @@ resume (``start_epoch`` replays the shuffling of the epochs already done).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,30 +15,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from toolkit.config import OptimizerKind, TrainConfig
 from toolkit.data.base import Dataset
-from toolkit.schema import bounded
-from toolkit.training.rules import RuleOptions
+from toolkit.rules import RuleOptions
 from toolkit.training.rulestep import RuleStepper
 
-__all__ = ["OptimizerKind", "TrainConfig", "evaluate", "evaluate_loss", "fit", "make_optimizer"]
-
-
-class OptimizerKind(enum.Enum):
-    ADAM = "adam"
-    ADAMW = "adamw"   #: Adam with decoupled weight decay
-    SGD = "sgd"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrainConfig:
-    """The data phase: epochs over the training set with mini-batches."""
-
-    epochs: int = bounded(20, lo=0, hi=100000)
-    batch_size: int = bounded(32, lo=1, hi=1 << 20)
-    lr: float = bounded(1e-3, lo=0.0, hi=10.0)
-    optimizer: OptimizerKind = OptimizerKind.ADAM
-    momentum: float = bounded(0.9, lo=0.0, hi=1.0)
-    weight_decay: float = bounded(0.0, lo=0.0, hi=1.0)
+__all__ = ["evaluate", "evaluate_loss", "fit", "make_optimizer"]
 
 
 def make_optimizer(model: nn.Module, kind: OptimizerKind, lr: float, *, momentum: float = 0.9,
