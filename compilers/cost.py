@@ -88,9 +88,13 @@ class Activity:
                 "host_messages": self.host_messages, "layers": [la.to_json() for la in self.layers]}
 
 
-def input_events(graph: ir.Graph, x: np.ndarray, timesteps: int) -> np.ndarray:
-    """(N, T, *input shape): what the Input node sends, encoded exactly as every backend does."""
-    inp = graph.of_type(ir.Input)[0]
+def input_events(graph: ir.Graph, x: np.ndarray, timesteps: int, *, name: str | None = None) -> np.ndarray:
+    """(N, T, *input shape): what the Input node ``name`` (default: the first) sends, encoded exactly as every
+    backend does."""
+    inputs = graph.of_type(ir.Input)
+    inp = next((i for i in inputs if i.name == name), None) if name else inputs[0]
+    if inp is None:
+        raise ToolkitError(f"no Input named {name!r} (inputs: {', '.join(i.name for i in inputs)})")
     q = input_levels(x, inp)
     return encode(q, timesteps, inp.encoding, bits=inp.bits, seed=inp.seed)
 
@@ -115,9 +119,10 @@ def _per_core(e: np.ndarray, plan: LayerPlan) -> np.ndarray:
 
 
 def count_activity(placement: Placement, events: Mapping[str, np.ndarray], *, input_name: str) -> Activity:
-    """Counts per inference from ``events[name]`` (N, T, ...) of the Input node and every neuron group.
+    """Counts per inference from ``events[name]`` (N, T, ...) of every Input node and neuron group.
 
-    Typically the reference simulator's ``traces[group]["s"]`` plus ``input_events(...)``.
+    Typically the reference simulator's ``traces[group]["s"]`` plus ``input_events(...)`` of each input.
+    A layer's input events are those of its synapses' sources, side by side (``LayerPlan.spans``).
     """
     first = np.asarray(events[input_name]) if input_name in events else np.zeros((0, 0))
     n, t = int(first.shape[0]), int(first.shape[1])
@@ -125,7 +130,8 @@ def count_activity(placement: Placement, events: Mapping[str, np.ndarray], *, in
         raise ToolkitError("activity counting needs at least one sample")
     layers, cores = [], []
     for lp in placement.layers:
-        e = _events_of(events, lp.source, n, t)
+        parts = [_events_of(events, src, n, t) for src in lp.sources]
+        e = np.concatenate(parts, axis=2) if parts else np.zeros((n, t, 0), bool)
         per_core = _per_core(e, lp)
         cores.append(per_core)
         layers.append(LayerActivity(
@@ -133,7 +139,7 @@ def count_activity(placement: Placement, events: Mapping[str, np.ndarray], *, in
             messages=float((e.reshape(-1, e.shape[-1]) @ lp.dest_per_input.astype(np.float64)).sum()) / n,
             neuron_updates=float(lp.neurons * lp.compartments * t),
             out_events=float(_events_of(events, lp.group, n, t).sum()) / n))
-    host = layers[-1].out_events if layers else 0.0
+    host = sum(la.out_events for la, lp in zip(layers, placement.layers, strict=True) if lp.to_host)
     return Activity(samples=n, timesteps=t, layers=tuple(layers), host_messages=host,
                     core_synops=np.concatenate(cores, axis=2) if cores else np.zeros((n, t, 0)))
 

@@ -23,17 +23,28 @@ def compile_model(model: nn.Module, in_shape: tuple[int, ...], opts: CompileOpti
     return run_pipeline(from_torch(model, in_shape), pipeline_for(opts))
 
 
+def _json(rec: ir.Record | None, field: str | None = None, default: Any = None) -> Any:
+    if rec is None:
+        return default
+    data = rec.to_json()
+    return data if field is None else data[field]
+
+
 def compile_report(graph: ir.Graph, opts: CompileOptions, **extra: Any) -> dict[str, Any]:
-    meta = dict(graph.meta)
+    """The compile report (``report.json`` of a network folder), from the records the passes left."""
     mode_options: dict[str, Any] = {"reset": opts.reset.value}
     if opts.mode is ConversionMode.SDN:
+        ranges = graph.record(ir.Ranges)
         mode_options = {"delta_threshold": opts.delta_threshold, "cum_error": opts.cum_error,
-                        "message_bits": opts.message_bits, "ranges": meta.get("ranges", {})}
+                        "message_bits": opts.message_bits,
+                        "ranges": {g: {"pre_max": ranges.pre_max[g], "act_max": ranges.act_max[g]}
+                                   for g in ranges.pre_max} if ranges else {}}
     return {"hw": opts.hw.name, "hw_config": opts.hw.source, "mode": opts.mode.value,
             "timesteps": opts.steps, "encoding": opts.input_encoding.value, **mode_options,
-            "percentile": opts.percentile, "passes": meta.get("passes", []),
-            "quantization": meta.get("quantization", []), "mapping": meta.get("mapping", {}),
-            "balance": meta.get("balance", {}), **extra}
+            "percentile": opts.percentile, "passes": _json(graph.record(ir.PassLog), "passes", []),
+            "quantization": _json(graph.record(ir.Quantization), "layers", []),
+            "mapping": _json(graph.record(ir.CoreMapping), "placement", {}),
+            "balance": _json(graph.record(ir.Balance), None, {}), **extra}
 
 
 def compile_checkpoint(checkpoint: str | Path, calibration: Dataset, opts: CompileOptions,

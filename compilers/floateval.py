@@ -1,35 +1,40 @@
-"""Float evaluation of a float graph (before spiking conversion), batched, in NumPy.
+"""Float evaluation of a float graph (before quantisation), batched, in NumPy (no torch).
 
-Passes use it to measure activations on calibration data (threshold balancing) and
+Passes use it to measure activations on calibration data (threshold balancing, ranges) and
 reports use it to check that the IR still computes what the trained model computed.
+
+A graph without cycles is evaluated in one pass in dependency order, delays ignored: for a
+constant input that is the value every node settles to. A graph with a cycle (a recurrent
+synapse, which always has a delay) is stepped ``steps`` times by the IR's definition of time
+(``toolkit.ir.core``): each synapse of delay d reads its input of d steps before (zero before
+the first step); the values of the last step are returned.
+
+Per node type (``FLOAT_EVAL``, a ``TypeRegistry``): a function ``(node, x) -> y`` on a batch,
+where x is the node's input (the sum of every edge into a neuron group's ``in`` port; the one
+source of any other node; the samples themselves for an ``Input``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 
 from toolkit import ir
-from toolkit.errors import LoweringError
+from toolkit.errors import DataError, LoweringError
+from toolkit.registry import TypeRegistry
 
-__all__ = ["FLOAT_EVAL", "float_forward"]
+__all__ = ["FLOAT_EVAL", "conv2d_float", "float_forward", "n_samples"]
 
 Eval = Callable[[Any, np.ndarray], np.ndarray]
 
 #: IR node type -> function(node, batch of inputs) -> batch of outputs
-FLOAT_EVAL: dict[type[ir.Node], Eval] = {}
+FLOAT_EVAL: TypeRegistry[Eval] = TypeRegistry("float evaluation")
 
-
-def _register(*types: type[ir.Node]) -> Callable[[Eval], Eval]:
-    def deco(fn: Eval) -> Eval:
-        for t in types:
-            FLOAT_EVAL[t] = fn
-        return fn
-    return deco
+#: samples per chunk of a convolution's im2col buffer
+_CONV_CHUNK_ELEMENTS = 1 << 24
 
 
 def _with_bias(h: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -38,77 +43,177 @@ def _with_bias(h: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     return h + bias.reshape((1, *bias.shape))
 
 
-@_register(ir.Dense)
+@FLOAT_EVAL.register(ir.Dense)
 def _dense(n: ir.Dense, x: np.ndarray) -> np.ndarray:
     h = x.reshape(x.shape[0], -1) @ n.weight.T.astype(np.float64) * (2.0 ** n.weight_exp)
     return _with_bias(h, n.bias)
 
 
-@_register(ir.Conv2d)
+def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+             dilation: tuple[int, int]) -> np.ndarray:
+    """(N, C, H_out, W_out, k_h, k_w) view of the zero-padded input x (N, C, H, W)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    win = sliding_window_view(xp, (1, 1, dh * (kh - 1) + 1, dw * (kw - 1) + 1))[:, :, :, :, 0, 0]
+    return win[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def conv2d_float(x: np.ndarray, weight: np.ndarray, *, stride: tuple[int, int] = (1, 1),
+                 padding: tuple[int, int] = (0, 0), dilation: tuple[int, int] = (1, 1),
+                 groups: int = 1) -> np.ndarray:
+    """Cross-correlation with PyTorch's ``conv2d`` semantics, float64: x (N, C, H, W) -> (N, C_out, H', W')."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    c_out, c_in_g, kh, kw = w.shape
+    out_g = c_out // groups
+    per_sample = max(1, x[0].size * kh * kw)
+    chunk = max(1, _CONV_CHUNK_ELEMENTS // per_sample)
+    parts = []
+    for first in range(0, x.shape[0], chunk):
+        win = _windows(x[first:first + chunk], (kh, kw), stride, padding, dilation)
+        m, _, ho, wo = win.shape[:4]
+        out = np.empty((m, c_out, ho, wo))
+        for g in range(groups):
+            cols = win[:, g * c_in_g:(g + 1) * c_in_g].transpose(0, 2, 3, 1, 4, 5).reshape(m * ho * wo, -1)
+            wg = w[g * out_g:(g + 1) * out_g].reshape(out_g, -1)
+            out[:, g * out_g:(g + 1) * out_g] = (cols @ wg.T).reshape(m, ho, wo, out_g).transpose(0, 3, 1, 2)
+        parts.append(out)
+    return np.concatenate(parts) if parts else np.zeros((0, c_out, 0, 0))
+
+
+@FLOAT_EVAL.register(ir.Conv2d)
 def _conv(n: ir.Conv2d, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        h = F.conv2d(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)),
-                     torch.from_numpy(n.weight.astype(np.float64) * (2.0 ** n.weight_exp)),
-                     None if n.bias is None else torch.from_numpy(n.bias.astype(np.float64)),
-                     n.stride, n.padding, n.dilation, n.groups)
-    return h.numpy()
+    h = conv2d_float(x, n.weight * (2.0 ** n.weight_exp), stride=n.stride, padding=n.padding,
+                     dilation=n.dilation, groups=n.groups)
+    return h if n.bias is None else h + np.asarray(n.bias, dtype=np.float64).reshape(1, -1, 1, 1)
 
 
-@_register(ir.AvgPool2d)
+@FLOAT_EVAL.register(ir.AvgPool2d)
 def _avg_pool(n: ir.AvgPool2d, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return F.avg_pool2d(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)), n.kernel, n.stride).numpy()
+    win = _windows(np.asarray(x, dtype=np.float64), n.kernel, n.stride, (0, 0), (1, 1))
+    return win.mean(axis=(4, 5))
 
 
-@_register(ir.SigmaDelta)
+@FLOAT_EVAL.register(ir.SigmaDelta)
 def _sigma_delta(n: ir.SigmaDelta, x: np.ndarray) -> np.ndarray:
     """The value a sigma-delta group converges to (its residues aside): f(h + bias)."""
     h = _with_bias(x.reshape(x.shape[0], *n.shape), n.bias)
     return np.maximum(h, 0.0) if n.activation is ir.Activation.RELU else h
 
 
-@_register(ir.ReLU)
+@FLOAT_EVAL.register(ir.ReLU)
 def _relu(n: ir.ReLU, x: np.ndarray) -> np.ndarray:
     return np.maximum(_with_bias(x.reshape(x.shape[0], *n.shape), n.bias), 0.0)
 
 
-@_register(ir.Identity)
+@FLOAT_EVAL.register(ir.Identity)
 def _identity(n: ir.Identity, x: np.ndarray) -> np.ndarray:
     return _with_bias(x.reshape(x.shape[0], *n.shape), n.bias)
 
 
-@_register(ir.Flatten)
+@FLOAT_EVAL.register(ir.Flatten)
 def _flatten(n: ir.Flatten, x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-@_register(ir.Input)
+@FLOAT_EVAL.register(ir.Input)
 def _input(n: ir.Input, x: np.ndarray) -> np.ndarray:
-    return x.reshape(x.shape[0], *n.shape)
+    return np.asarray(x, dtype=np.float64).reshape(x.shape[0], *n.shape)
 
 
-@_register(ir.Output)
+@FLOAT_EVAL.register(ir.Output)
 def _passthrough(n: ir.Node, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def float_forward(graph: ir.Graph, x: np.ndarray, *, record: bool = False) -> dict[str, np.ndarray]:
-    """Run ``x`` (N, *input shape) through a float chain graph.
+def _inputs(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    inputs = graph.of_type(ir.Input)
+    if isinstance(x, Mapping):
+        missing = [i.name for i in inputs if i.name not in x]
+        if missing:
+            raise DataError(f"float evaluation: no samples for input(s) {', '.join(missing)} "
+                            f"(given: {', '.join(x) or 'none'})")
+        return {i.name: np.asarray(x[i.name]) for i in inputs}
+    if len(inputs) != 1:
+        raise DataError(f"the graph has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                        "give a mapping from each input's name to its samples")
+    return {inputs[0].name: np.asarray(x)}
 
-    Returns ``{"output": scores}``, plus every node's output by name if ``record``.
+
+def n_samples(x: np.ndarray | Mapping[str, np.ndarray]) -> int:
+    """Samples in ``x``: its length, or that of each input's samples in a mapping."""
+    if isinstance(x, Mapping):
+        lengths = {len(v) for v in x.values()}
+        if len(lengths) > 1:
+            raise DataError(f"the inputs have different numbers of samples: {sorted(lengths)}")
+        return lengths.pop() if lengths else 0
+    return len(x)
+
+
+def _rule(n: ir.Node) -> Eval:
+    fn = FLOAT_EVAL.of(n)
+    if fn is None:
+        raise LoweringError(f"float evaluation has no rule for {type(n).__name__} {n.name!r} "
+                            f"(supported: {FLOAT_EVAL.supported()}); evaluate the graph before spiking conversion")
+    return fn
+
+
+def _in_value(graph: ir.Graph, n: ir.Node, value: Callable[[str], np.ndarray | None],
+              batch: int, shapes: Mapping[str, tuple[int, ...]]) -> np.ndarray:
+    """The input of ``n``: the sum of the edges into a neuron group's port, the one source of other nodes."""
+    parts = [v for e in graph.in_edges(n.name, "in") if (v := value(e.src)) is not None]
+    if isinstance(n, ir.NeuronGroup):
+        total = np.zeros((batch, *n.shape))
+        for p in parts:
+            total = total + p.reshape(total.shape)
+        return total
+    if not parts:  # a delayed synapse before its first delivery: its input is still zero
+        src = graph.source(n.name)
+        return np.zeros((batch, *shapes[src.name]))
+    return parts[0]
+
+
+def float_forward(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, record: bool = False,
+                  steps: int = 32) -> dict[str, np.ndarray]:
+    """Run ``x`` ((N, *input shape), or a mapping from input name to samples) through a float graph.
+
+    Returns ``{"output": scores}`` (the first Output's; every Output's also by its name), plus every node's
+    output by name if ``record``. A graph with a cycle is stepped ``steps`` times (see the module doc).
     """
-    if not graph.is_chain():
-        raise LoweringError("float evaluation supports chain graphs only")
-    out: dict[str, np.ndarray] = {}
-    h = np.asarray(x, dtype=np.float64)
-    for n in graph.topological():
-        fn = FLOAT_EVAL.get(type(n))
-        if fn is None:
-            supported = ", ".join(sorted(t.__name__ for t in FLOAT_EVAL))
-            raise LoweringError(f"float evaluation has no rule for {type(n).__name__} {n.name!r} "
-                                f"(supported: {supported}); evaluate the graph before spiking conversion")
-        h = fn(n, h)
-        if record:
-            out[n.name] = h
-    out["output"] = h
-    return out
+    samples = _inputs(graph, x)
+    batch = len(next(iter(samples.values())))
+    shapes = graph.shapes()
+    order = graph.topological()
+    rules = {n.name: _rule(n) for n in order}
+    if graph.is_acyclic():
+        vals: dict[str, np.ndarray] = {}
+        for n in order:
+            h = samples[n.name] if isinstance(n, ir.Input) else _in_value(graph, n, vals.get, batch, shapes)
+            vals[n.name] = rules[n.name](n, h)
+    else:
+        vals = _stepped(graph, order, rules, samples, batch, shapes, steps)
+    outs = graph.of_type(ir.Output)
+    result = dict(vals) if record else {o.name: vals[o.name] for o in outs}
+    result["output"] = vals[outs[0].name]
+    return result
+
+
+def _stepped(graph: ir.Graph, order: list[ir.Node], rules: Mapping[str, Eval], samples: Mapping[str, np.ndarray],
+             batch: int, shapes: Mapping[str, tuple[int, ...]], steps: int) -> dict[str, np.ndarray]:
+    """The values at the last of ``steps`` steps of a graph with cycles."""
+    if steps < 1:
+        raise LoweringError(f"float evaluation of a recurrent graph needs steps >= 1, got {steps}")
+    depth = max([n.delay for n in order if isinstance(n, ir.Synapse)] + [0])
+    history: list[dict[str, np.ndarray]] = []   # the last ``depth`` steps' values, newest last
+    vals: dict[str, np.ndarray] = {}
+    for _ in range(steps):
+        vals = {}
+        for n in order:
+            if isinstance(n, ir.Input):
+                vals[n.name] = rules[n.name](n, samples[n.name])
+                continue
+            d = n.delay if isinstance(n, ir.Synapse) else 0
+            past = vals if d == 0 else (history[-d] if len(history) >= d else {})
+            vals[n.name] = rules[n.name](n, _in_value(graph, n, past.get, batch, shapes))
+        history = [*history, vals][-depth:] if depth else []
+    return vals

@@ -1,13 +1,20 @@
 """Front end: a trained PyTorch model becomes a float IR graph.
 
-Each supported module type has one translator, registered with ``@register_frontend``.
+Each supported module type has one translator, registered with ``@register_frontend``
+(a ``TypeRegistry``: a subclass of a registered module type uses its parent's translator).
 A classifier's final synapse gets an explicit ``Identity`` neuron group (its logits), so
 that every synapse in the graph feeds a neuron group.
+
+What was trained travels with the weights: a ``RuleLinear``/``RuleConv2d`` synapse carries its
+learning rule and, for the rules that keep a feedback matrix B as state (fa, dfa, kp, wm), that
+B (``Synapse.rule``, ``Synapse.feedback``), so a later step can keep learning with the same B.
+The sign-symmetric rules keep no B (theirs is a function of W) and plain torch layers no rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +22,8 @@ from torch import nn
 
 from toolkit import ir
 from toolkit.errors import LoweringError
+from toolkit.registry import TypeRegistry
+from toolkit.rules import Rule
 from toolkit.training.modules import RuleConv2d, RuleLinear
 
 __all__ = ["FRONTEND", "from_torch", "register_frontend"]
@@ -23,25 +32,30 @@ Translator = Callable[[nn.Module, str, tuple[int, ...]], ir.Node]
 
 #: torch module type -> function(module, node name, input shape) -> IR node
 #: (the front end renames nodes by IR type: dense1, relu1, ...)
-FRONTEND: dict[type[nn.Module], Translator] = {}
+FRONTEND: TypeRegistry[Translator] = TypeRegistry("PyTorch front end")
+register_frontend = FRONTEND.register
 
-
-def register_frontend(*types: type[nn.Module]) -> Callable[[Translator], Translator]:
-    def deco(fn: Translator) -> Translator:
-        for t in types:
-            FRONTEND[t] = fn
-        return fn
-    return deco
+#: the rules whose layers hold B as state (``modules``: the ``feedback`` buffer)
+_STATEFUL_FEEDBACK = (Rule.FA, Rule.DFA, Rule.KP, Rule.WM)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float64)
 
 
+def _provenance(m: nn.Module) -> dict[str, Any]:
+    """``rule`` and ``feedback`` of a rule layer (see the module doc); nothing for a plain torch layer."""
+    rule = getattr(m, "rule", None)
+    if not isinstance(rule, Rule):
+        return {}
+    fb = getattr(m, "feedback", None)
+    return {"rule": rule, "feedback": _np(fb) if rule in _STATEFUL_FEEDBACK and fb is not None else None}
+
+
 @register_frontend(RuleLinear, nn.Linear)
 def _linear(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
     bias = getattr(m, "bias", None)
-    return ir.Dense(name=name, weight=_np(m.weight), bias=None if bias is None else _np(bias))
+    return ir.Dense(name=name, weight=_np(m.weight), bias=None if bias is None else _np(bias), **_provenance(m))
 
 
 def _pair(v: object, what: str, layer: str) -> tuple[int, int]:
@@ -58,7 +72,7 @@ def _rule_conv(m: nn.Module, name: str, in_shape: tuple[int, ...]) -> ir.Node:
     bias = getattr(m, "bias", None)
     return ir.Conv2d(name=name, weight=_np(m.weight), bias=None if bias is None else _np(bias),
                      stride=tuple(geo.stride), padding=tuple(geo.padding), dilation=tuple(geo.dilation),
-                     groups=int(geo.groups))
+                     groups=int(geo.groups), **_provenance(m))
 
 
 @register_frontend(nn.Conv2d)
@@ -109,10 +123,9 @@ def from_torch(model: nn.Module, in_shape: tuple[int, ...]) -> ir.Graph:
     shape = tuple(in_shape)
     counts: dict[str, int] = {}
     for m in _modules(model):
-        fn = FRONTEND.get(type(m))
+        fn = FRONTEND.of(m)
         if fn is None:
-            supported = ", ".join(sorted(t.__name__ for t in FRONTEND))
-            raise LoweringError(f"cannot compile layer {type(m).__name__}: supported layers are {supported}")
+            raise LoweringError(f"cannot compile layer {type(m).__name__}: supported layers are {FRONTEND.supported()}")
         node = fn(m, "", shape)
         if isinstance(node, ir.Flatten) and len(shape) == 1:
             continue  # flattening a vector is a no-op
@@ -124,4 +137,4 @@ def from_torch(model: nn.Module, in_shape: tuple[int, ...]) -> ir.Graph:
     if not isinstance(nodes[-1], ir.NeuronGroup):  # the logits: a group with no non-linearity
         nodes.append(ir.Identity(name="logits", shape=shape))
     nodes.append(ir.Output(name="output", shape=shape))
-    return ir.check_graph(ir.Graph.chain(nodes, meta={"passes": ["from_torch"]}))
+    return ir.check_graph(ir.Graph.chain(nodes, records=(ir.PassLog(passes=("from_torch",)),)))

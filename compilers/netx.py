@@ -23,7 +23,7 @@ Anything else raises ``LoweringError`` saying what and why; no file is written. 
 per-sample reset: load with ``Network(net_config=..., reset_interval=T, reset_offset=1)`` to
 reset each layer at the first step of every sample as our Lava lowering does.
 
-Per-node-type writers live in ``EXPORTERS`` (``@register_netx(ir.Dense)``), so new node types
+Per-node-type writers live in ``EXPORTERS`` (a ``TypeRegistry``: ``@EXPORTERS.register(ir.Dense)``), so new node types
 plug in without touching the driver.
 """
 
@@ -42,8 +42,9 @@ from toolkit import ir
 from toolkit.errors import LoweringError
 from toolkit.fsutil import atomic_path
 from toolkit.lavacompat import require_lava
+from toolkit.registry import TypeRegistry
 
-__all__ = ["EXPORTERS", "NetxLayer", "netx_layers", "netx_weights_exact", "register_netx", "write_netx"]
+__all__ = ["EXPORTERS", "NetxLayer", "netx_chain", "netx_layers", "netx_weights_exact", "write_netx"]
 
 _BIAS_MANT_MAX = (1 << 12) - 1   # Lava LIF bias_mant: 13-bit signed
 _VTH_MAX = (1 << 17) - 1         # Lava LIF vth: 17-bit unsigned
@@ -66,15 +67,7 @@ class _Context:
 Exporter = Callable[[Any, _Context], None]
 
 #: IR node type -> writer(node, context); a node type without an entry cannot be exported
-EXPORTERS: dict[type[ir.Node], Exporter] = {}
-
-
-def register_netx(*types: type[ir.Node]) -> Callable[[Exporter], Exporter]:
-    def deco(fn: Exporter) -> Exporter:
-        for t in types:
-            EXPORTERS[t] = fn
-        return fn
-    return deco
+EXPORTERS: TypeRegistry[Exporter] = TypeRegistry("netx export")
 
 
 def _s(text: str) -> np.ndarray:
@@ -112,7 +105,7 @@ def _shifted(weight: np.ndarray, exp: int) -> np.ndarray | None:
     return w >> -exp
 
 
-@register_netx(ir.Dense)
+@EXPORTERS.register(ir.Dense)
 def _dense(n: ir.Dense, ctx: _Context) -> None:
     if not n.quantized:
         raise LoweringError(f"Dense {n.name!r} has float weights: compile the network first (nfa compile)")
@@ -146,7 +139,7 @@ def _bias(n: ir.LoihiLIF) -> np.ndarray:
     return b.reshape(-1).astype(np.int32)
 
 
-@register_netx(ir.LoihiLIF)
+@EXPORTERS.register(ir.LoihiLIF)
 def _lif(n: ir.LoihiLIF, ctx: _Context) -> None:
     layer = ctx.pending
     if layer is None:
@@ -166,7 +159,7 @@ def _lif(n: ir.LoihiLIF, ctx: _Context) -> None:
     ctx.pending = None
 
 
-@register_netx(ir.Flatten)
+@EXPORTERS.register(ir.Flatten)
 def _flatten(n: ir.Flatten, ctx: _Context) -> None:
     if len(ctx.layers) > 1 or ctx.pending is not None:  # ctx.layers[0] is the input layer
         # after a neuron group netx would need its 'flatten' layer and a 3-D (WHC) shape
@@ -189,18 +182,50 @@ def _check_output(out: ir.Output) -> None:
                             "port gives the last layer's spikes, which are counted (spike_count)")
 
 
+def netx_chain(graph: ir.Graph) -> list[ir.Node]:
+    """The graph's nodes from its Input to its Output, if it is one feed-forward chain without delays (netx's
+    file is a list of layers, each feeding the next); else ``LoweringError`` naming the first node that
+    branches, merges or is delayed."""
+    inputs, outputs = graph.of_type(ir.Input), graph.of_type(ir.Output)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise LoweringError(f"netx export takes one Input and one Output; the graph has {len(inputs)} input(s) "
+                            f"({', '.join(i.name for i in inputs)}) and {len(outputs)} output(s)")
+    order: list[ir.Node] = [inputs[0]]
+    while not isinstance(order[-1], ir.Output):
+        n = order[-1]
+        outs = graph.out_edges(n.name)
+        if len(outs) != 1:
+            raise LoweringError(f"netx export takes a chain of layers; {type(n).__name__} {n.name!r} feeds "
+                                f"{len(outs)} nodes ({', '.join(e.dst for e in outs) or 'none'})")
+        nxt = graph.node(outs[0].dst)
+        ins = graph.in_edges(nxt.name)
+        if len(ins) != 1:
+            raise LoweringError(f"netx export takes a chain of layers; {type(nxt).__name__} {nxt.name!r} has "
+                                f"{len(ins)} incoming edges ({', '.join(e.src for e in ins)})")
+        if isinstance(nxt, ir.Synapse) and nxt.delay:
+            raise LoweringError(f"netx export: synapse {nxt.name!r} has a delay of {nxt.delay} steps, which this "
+                                "exporter does not write")
+        if nxt in order:
+            raise LoweringError(f"netx export takes a chain of layers; {nxt.name!r} is on a cycle")
+        order.append(nxt)
+    if len(order) != len(graph.nodes):
+        rest = sorted({n.name for n in graph.nodes} - {n.name for n in order})
+        raise LoweringError(f"netx export takes a chain of layers; nodes off the chain: {', '.join(rest)}")
+    return order
+
+
 def netx_layers(graph: ir.Graph) -> list[NetxLayer]:
     """The ``layer/<i>`` groups of ``graph`` in order; raises ``LoweringError`` if netx cannot match it exactly."""
-    if not graph.is_chain():
-        raise LoweringError("netx export supports chain graphs only")
-    inp, out = graph.of_type(ir.Input)[0], graph.of_type(ir.Output)[0]
+    order = netx_chain(graph)
+    inp, out = order[0], order[-1]
+    assert isinstance(inp, ir.Input) and isinstance(out, ir.Output)
     _check_output(out)
     ctx = _Context(layers=[_input_layer(inp, graph)])
-    for n in graph.topological()[1:-1]:
-        fn = EXPORTERS.get(type(n))
+    for n in order[1:-1]:
+        fn = EXPORTERS.of(n)
         if fn is None:
-            supported = ", ".join(sorted(t.__name__ for t in EXPORTERS))
-            raise LoweringError(f"no netx export for {type(n).__name__} {n.name!r} (supported: {supported})")
+            raise LoweringError(f"no netx export for {type(n).__name__} {n.name!r} "
+                                f"(supported: {EXPORTERS.supported()})")
         fn(n, ctx)
     if ctx.pending is not None:
         raise LoweringError("the last synapse layer is not followed by a neuron group")
@@ -215,7 +240,7 @@ def write_netx(graph: ir.Graph, path: str | Path) -> Path:
     target = Path(path)
     with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("simulation/Ts", data=1)
-        f.create_dataset("simulation/tSample", data=int(graph.meta.get("timesteps") or 1))
+        f.create_dataset("simulation/tSample", data=int(graph.timesteps or 1))
         for i, layer in enumerate(layers):
             for key, value in layer.datasets.items():
                 f.create_dataset(f"layer/{i}/{key}", data=value)

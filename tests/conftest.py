@@ -91,7 +91,7 @@ def lif_chain():
                       ir.LoihiLIF(name=f"lif{i}", shape=(n,), vth=vth, bias_mant=bm,
                                   bias_exp=np.full(n, bias_exp, np.int32), du=du, dv=dv)]
         nodes.append(ir.Output(name="out", shape=(weights[-1].shape[0],), readout=ir.ReadoutMode.SPIKE_COUNT))
-        return ir.check_graph(ir.Graph.chain(nodes, meta={"timesteps": timesteps}))
+        return ir.check_graph(ir.Graph.chain(nodes, records=(ir.Timesteps(steps=timesteps),)))
 
     return build
 

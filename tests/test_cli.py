@@ -12,9 +12,20 @@ from toolkit.cli import COMMANDS, main
 
 
 def test_help_lists_subcommands():
-    out = subprocess.run([sys.executable, "-m", "toolkit.cli", "--help"], capture_output=True, text=True, check=True)
-    for name in COMMANDS:
-        assert name in out.stdout
+    import argparse
+
+    from toolkit.cli import build_parser
+
+    expected = ["demo", "train", "bench", "compile", "run", "inspect", "export", "verify", "info"]
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == expected == list(COMMANDS)  # every command is a parser choice, in order
+    import os
+    import re
+
+    out = subprocess.run([sys.executable, "-m", "toolkit.cli", "--help"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "COLUMNS": "200"})
+    listed = [m.group(1) for line in out.stdout.splitlines() if (m := re.match(r"^    (\w+) ", line))]
+    assert listed == expected, out.stdout      # and --help lists each one on its own line
 
 
 def test_missing_checkpoint_is_one_line(tmp_path, capsys):

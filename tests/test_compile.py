@@ -71,7 +71,7 @@ def test_compiled_graph_is_in_chip_ranges(compiled_rate):
         assert 1 <= n.vth <= hw.neuron.vth_max
         assert np.abs(n.bias_mant).max() <= hw.neuron.bias_mant_max
         assert n.bias_exp.min() >= 0 and n.bias_exp.max() <= hw.neuron.bias_exp_max
-    reports = compiled_rate.meta["quantization"]
+    reports = compiled_rate.record(ir.Quantization).layers
     assert len(reports) == 2 and all(r["weight_rel_error"] < 0.02 for r in reports)
 
 
@@ -86,7 +86,7 @@ def test_unrepresentable_bias_raises_unless_clipping_allowed(trained_fa_noise, d
     with pytest.raises(QuantizationError, match="layer 'dense1'.*bias.*allow_clipping"):
         quantize(g2, hw=load_hw("loihi2"))
     q = quantize(g2, hw=load_hw("loihi2"), allow_clipping=True)
-    assert q.meta["quantization"][0]["clipped"] == g.node("relu1").shape[0]
+    assert q.record(ir.Quantization).layers[0]["clipped"] == g.node("relu1").shape[0]
 
 
 def test_current_encoding_needs_graded_spikes(trained_fa_noise, digits):

@@ -104,7 +104,7 @@ def test_quantised_convolutions_have_no_exponent_and_pools_stay_exact(trained_cn
     for mode in ConversionMode:
         g = _compile(trained_cnn, digits, mode)
         assert all(n.weight_exp == 0 and n.quantized for n in g.of_type(ir.Conv2d))
-        reports = {r["layer"]: r for r in g.meta["quantization"]}
+        reports = {r["layer"]: r for r in g.record(ir.Quantization).layers}
         assert reports["avgpool2d1"]["weight_rel_error"] == 0 and reports["avgpool2d2"]["weight_rel_error"] == 0
         assert reports["conv2d1"]["weight_rel_error"] < 0.05
 

@@ -62,7 +62,10 @@ def test_present_but_broken_extension_is_reported(monkeypatch, compiled_rate):
 def test_hw_config_is_lavas(monkeypatch):
     from lava.magma.core.run_configs import Loihi2HwCfg
 
-    assert isinstance(loihi._hw_config(), Loihi2HwCfg)
+    cfg = loihi._hw_config()
+    assert isinstance(cfg, Loihi2HwCfg)
+    # the CPU-side processes (input generator, readout) must take the bit-exact fixed-point models
+    assert cfg.select_tag == "fixed_pt"
 
 
 def test_hardware_lowering_inserts_spike_adapters(monkeypatch, compiled_rate):

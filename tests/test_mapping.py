@@ -33,7 +33,7 @@ def test_list_bits_match_nengo_loihi():
 def test_small_mlp_one_core_per_layer(lif_chain, rng):
     g = lif_chain([rng.integers(1, 50, (100, 64)) * 2, rng.integers(1, 50, (100, 100)) * 2,
                    rng.integers(1, 50, (10, 100)) * 2])
-    m = map_cores(g, hw=load_hw("loihi2")).meta["mapping"]
+    m = map_cores(g, hw=load_hw("loihi2")).record(ir.CoreMapping).to_json()["placement"]
     assert m["cores"] == 3 and m["chips"] == 1
     first = m["groups"][0]
     # 64 input axons, each with a dense list of 100 entries (64 + 36): 64 * (576 + 320) bits
@@ -46,7 +46,7 @@ def test_small_mlp_one_core_per_layer(lif_chain, rng):
 def test_neuron_limit_splits_a_group(lif_chain):
     # loihi1: 1024 neurons per core; 100 axons x 16 dense lists of 64 = 921,600 bits fit the 1,048,576
     g = lif_chain([_full(3000, 100)])
-    m = map_cores(g, hw=load_hw("loihi1")).meta["mapping"]
+    m = map_cores(g, hw=load_hw("loihi1")).record(ir.CoreMapping).to_json()["placement"]
     assert m["cores"] == 3 and m["groups"][0]["neurons_per_core"] == 1024  # ceil(3000 / 1024)
     assert m["groups"][0]["limited_by"] == "core.max_neurons"
 
@@ -62,7 +62,7 @@ def test_wide_mlp_needs_three_loihi2_chips(lif_chain):
     280 cores = 3 chips of 128; fc2 spans chips 1-2.
     """
     g = lif_chain([_full(4096, 64), _full(4096, 4096), _full(10, 4096)])
-    m = map_cores(g, hw=load_hw("loihi2")).meta["mapping"]
+    m = map_cores(g, hw=load_hw("loihi2")).record(ir.CoreMapping).to_json()["placement"]
     assert [grp["cores"] for grp in m["groups"]] == [142, 137, 1]
     assert [grp["neurons_per_core"] for grp in m["groups"]] == [29, 30, 10]
     assert [grp["limited_by"] for grp in m["groups"]] == ["core.max_fan_out_axons",
@@ -102,8 +102,8 @@ def test_sparser_weights_take_fewer_cores(lif_chain, rng):
     dense_w = rng.integers(1, 100, (2000, 2000)).astype(np.int32) * 2
     sparse_w = dense_w * (rng.random(dense_w.shape) < 0.05)  # 95 % zeros
     hw = load_hw("loihi2")
-    dense_cores = map_cores(lif_chain([dense_w]), hw=hw).meta["mapping"]["groups"][0]
-    sparse_cores = map_cores(lif_chain([sparse_w]), hw=hw).meta["mapping"]["groups"][0]
+    dense_cores = map_cores(lif_chain([dense_w]), hw=hw).record(ir.CoreMapping).to_json()["placement"]["groups"][0]
+    sparse_cores = map_cores(lif_chain([sparse_w]), hw=hw).record(ir.CoreMapping).to_json()["placement"]["groups"][0]
     assert dense_cores["lists"]["sparse_cores"] == 0 and sparse_cores["lists"]["dense_cores"] == 0
     assert sparse_cores["cores"] < dense_cores["cores"] / 4
     assert sparse_cores["synapses"] == int(np.count_nonzero(sparse_w))
@@ -111,7 +111,7 @@ def test_sparser_weights_take_fewer_cores(lif_chain, rng):
 
 def test_chips_fill_in_order_on_a_small_board(lif_chain, tiny_hw):
     hw = tiny_hw(chip={"neuro_cores": 4}, board={"chips": 2}, core={"max_neurons": 64})
-    m = map_cores(lif_chain([_full(200, 64), _full(10, 200)]), hw=hw).meta["mapping"]
+    m = map_cores(lif_chain([_full(200, 64), _full(10, 200)]), hw=hw).record(ir.CoreMapping).to_json()["placement"]
     assert [g["cores"] for g in m["groups"]] == [4, 1] and m["chips"] == 2  # ceil(200 / 64) = 4, then 1
     assert [g["chips"] for g in m["groups"]] == [[0, 0], [1, 1]]
 
@@ -156,5 +156,10 @@ def test_unknown_node_types_name_what_is_supported(lif_chain):
 
 def test_mapping_never_mutates_its_input(lif_chain):
     g = lif_chain([_full(4, 3)])
+    before = {n.name: {k: a.copy() for k, a in n.arrays().items()} for n in g.nodes}
     out = map_cores(g, hw=load_hw("loihi2"))
-    assert "mapping" not in g.meta and out.meta["mapping"]["cores"] == 1
+    assert g.record(ir.CoreMapping) is None and out.record(ir.CoreMapping).to_json()["placement"]["cores"] == 1
+    for n in g.nodes:
+        for k, a in n.arrays().items():
+            assert not a.flags.writeable, f"{n.name}.{k} is writable"
+            np.testing.assert_array_equal(a, before[n.name][k], err_msg=f"{n.name}.{k} changed")

@@ -56,7 +56,7 @@ def _assert_round_trip(graph: ir.Graph, x: np.ndarray, path) -> int:
     from toolkit.backends.lava_sim import run_lava
 
     write_netx(graph, path)
-    t = graph.meta["timesteps"]
+    t = graph.timesteps
     inp = graph.of_type(ir.Input)[0]
     raster = encode(quantize_input(x, inp.bits), t, inp.encoding, bits=inp.bits, seed=inp.seed)
     names = [n.name for n in graph.of_type(ir.LoihiLIF)]
@@ -128,9 +128,9 @@ def test_round_trip_with_an_image_input_flattened_first(lif_chain, rng, tmp_path
     g = lif_chain([w1, w2], vth=200, timesteps=12)
     image = ir.Input(name="in", shape=(1, 4, 5), encoding=ir.Encoding.RATE)
     nodes = [image, ir.Flatten(name="flat"), *g.nodes[1:]]
-    flat = ir.check_graph(ir.Graph.chain(nodes, meta=g.meta))
+    flat = ir.check_graph(ir.Graph.chain(nodes, records=g.records))
     assert _assert_round_trip(flat, rng.random((2, 1, 4, 5)), tmp_path / "flat.net") > 10
-    late = ir.Graph.chain([*nodes[:4], ir.Flatten(name="late"), *nodes[4:]], meta=g.meta)
+    late = ir.Graph.chain([*nodes[:4], ir.Flatten(name="late"), *nodes[4:]], records=g.records)
     with pytest.raises(LoweringError, match="Flatten 'late' between layers"):
         write_netx(late, tmp_path / "late.net")
 

@@ -28,11 +28,11 @@ def test_readout_map_keeps_every_prediction_and_puts_top_logits_in_range(balance
     top = float_forward(mapped, digits[0].x)["output"].max(1)
     inside = (top >= READOUT_FLOOR - 1e-9) & (top <= 1 + 1e-9)
     assert inside.mean() >= 0.99
-    assert mapped.meta["passes"][-1] == "calibrate_readout" and mapped.meta["readout"]["scale"] > 0
+    assert mapped.record(ir.PassLog).passes[-1] == "calibrate_readout" and mapped.record(ir.Readout).scale > 0
 
 
 def test_rate_network_gives_every_test_image_some_output_spike(compiled_rate, digits):
-    assert "calibrate_readout" in compiled_rate.meta["passes"]
+    assert "calibrate_readout" in compiled_rate.record(ir.PassLog).passes
     res = simulate(compiled_rate, digits[1].x)
     assert np.mean(res.scores.max(1) == 0) <= 0.005
 

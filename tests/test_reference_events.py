@@ -1,6 +1,6 @@
-"""The reference simulator's event-driven engine computes the same integers as its NumPy rules.
+"""The reference simulator's event-driven engine computes the same integers as its NumPy engines.
 
-The NumPy rules are conformance-tested against Lava (tests/conformance); here random
+The NumPy engines are conformance-tested against Lava (tests/conformance); here random
 Dense/LIF chains with every parameter the engine treats separately (integrate-and-fire and
 leaky neurons, both resets, weight exponents of both signs, biases, rate/Poisson/current
 input, sums that need int64 and currents that wrap) must give identical spike counts.
@@ -37,22 +37,23 @@ def _random_chain(rng: np.random.Generator, encoding: ir.Encoding, *, leaky: boo
             du=int(rng.integers(0, 4096)) if leaky else 4095, dv=int(rng.integers(0, 4096)) if leaky else 0,
             reset=ir.ResetMode(rng.choice([m.value for m in ir.ResetMode]))))
     nodes.append(ir.Output(name="out", shape=(sizes[-1],), readout=ir.ReadoutMode.SPIKE_COUNT))
-    return ir.check_graph(ir.Graph.chain(nodes, meta={"timesteps": int(rng.integers(1, 40))}))
+    return ir.check_graph(ir.Graph.chain(nodes, records=(ir.Timesteps(steps=int(rng.integers(1, 40))),)))
 
 
 @pytest.mark.parametrize("encoding", [ir.Encoding.RATE, ir.Encoding.POISSON, ir.Encoding.CURRENT])
 @pytest.mark.parametrize("leaky", [False, True])
 @pytest.mark.parametrize("big", [False, True])
-def test_events_equal_numpy_rules_on_random_chains(encoding, leaky, big):
+def test_events_equal_numpy_engines_on_random_chains(encoding, leaky, big):
     rng = np.random.default_rng([7, list(ir.Encoding).index(encoding), leaky, big])
     spiked = 0
     for _ in range(8):
         graph = _random_chain(rng, encoding, leaky=leaky, big=big)
         x = rng.random((int(rng.integers(1, 40)), *graph.nodes[0].shape))
-        want = simulate(graph, x, engine="numpy")
+        want = simulate(graph, x, engine="step")
         got = simulate(graph, x, engine="events", batch_size=7)  # several batches: Poisson indices carry over
-        assert got.engine == "events" and want.engine == "numpy"
+        assert got.engine == "events" and want.engine == "step"
         np.testing.assert_array_equal(got.scores, want.scores)
+        np.testing.assert_array_equal(simulate(graph, x, engine="nodes", batch_size=5).scores, want.scores)
         spiked += int(want.scores.sum() > 0)
     assert spiked >= 2, "too few of the random networks spiked at all to compare anything"
 
@@ -66,9 +67,9 @@ def test_events_take_the_wide_paths_where_the_narrow_ones_could_overflow():
         ir.Dense(name="d", weight=w, weight_exp=7),
         ir.LoihiLIF(name="lif", shape=(3,), vth=(1 << 17) - 1, bias_mant=np.zeros(3, np.int32),
                     bias_exp=np.zeros(3, np.int32), du=4095, dv=0),
-        ir.Output(name="out", shape=(3,), readout=ir.ReadoutMode.SPIKE_COUNT)], meta={"timesteps": 20}))
+        ir.Output(name="out", shape=(3,), readout=ir.ReadoutMode.SPIKE_COUNT)], records=(ir.Timesteps(steps=20),)))
     x = np.random.default_rng(0).random((5, 784))
-    np.testing.assert_array_equal(simulate(graph, x, engine="events").scores, simulate(graph, x, engine="numpy").scores)
+    np.testing.assert_array_equal(simulate(graph, x, engine="events").scores, simulate(graph, x, engine="step").scores)
 
 
 def test_auto_uses_events_only_where_they_apply(compiled_rate, digits):
@@ -76,9 +77,9 @@ def test_auto_uses_events_only_where_they_apply(compiled_rate, digits):
     x = test.x[:50]
     assert simulate(compiled_rate, x).engine == "events"
     recorded = simulate(compiled_rate, x, record=True)
-    assert recorded.engine == "numpy"
+    assert recorded.engine == "nodes"
     np.testing.assert_array_equal(recorded.scores, simulate(compiled_rate, x).scores)
-    with pytest.raises(LoweringError, match="engine='numpy'"):
+    with pytest.raises(LoweringError, match="engine='step' or 'nodes'"):
         simulate(compiled_rate, x, engine="events", record=True)
     with pytest.raises(LoweringError, match="unknown reference engine"):
         simulate(compiled_rate, x, engine="gpu")
@@ -88,5 +89,5 @@ def test_plan_refuses_what_the_engine_cannot_run(lif_chain):
     g = lif_chain([np.ones((4, 6), np.int32), np.ones((3, 4), np.int32)])
     assert events.plan_events(g) is not None
     delta = ir.Graph.chain([n.replace(encoding=ir.Encoding.DELTA) if isinstance(n, ir.Input) else n
-                            for n in g.nodes], meta=g.meta)
+                            for n in g.nodes], records=g.records)
     assert events.plan_events(delta) is None

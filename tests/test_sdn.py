@@ -37,9 +37,9 @@ def test_sdn_pipeline_makes_sigma_delta_groups_with_delta_input(compiled_sdn):
     groups = g.of_type(ir.LoihiSigmaDelta)
     assert [n.activation for n in groups] == [ir.Activation.RELU, ir.Activation.IDENTITY]
     assert not g.of_type(ir.LIF) and not g.of_type(ir.LoihiLIF)
-    assert g.meta["passes"][:6] == ["from_torch", "pool_to_conv", "fold_biases", "balance_thresholds",
+    assert list(g.record(ir.PassLog).passes[:6]) == ["from_torch", "pool_to_conv", "fold_biases", "balance_thresholds",
                                     "measure_ranges", "convert_sdn"]
-    assert g.meta["timesteps"] == 1
+    assert g.timesteps == 1
 
 
 def test_sdn_quantisation_is_in_the_chip_formats(compiled_sdn):
@@ -52,7 +52,7 @@ def test_sdn_quantisation_is_in_the_chip_formats(compiled_sdn):
         assert 0 <= n.state_exp <= 7 and n.vth >= 1 and n.vth * scale < 1 << 23
         assert np.abs(n.bias_mant.astype(np.int64) * scale).max() < 1 << 15
         assert n.message_bits == 16
-    for rep in compiled_sdn.meta["quantization"]:
+    for rep in compiled_sdn.record(ir.Quantization).layers:
         assert rep["mode"] == "sdn" and rep["clipped"] == 0 and rep["weight_rel_error"] < 0.02
         assert rep["message_bits_used"] <= 16 and rep["accumulator_use"] <= 1.0
 
@@ -124,7 +124,7 @@ def test_unrepresentable_sigma_delta_bias_raises_unless_clipping_allowed(trained
     with pytest.raises(QuantizationError, match="layer 'dense1'.*bias.*allow_clipping"):
         quantize(g2, hw=load_hw("loihi2"))
     q = quantize(g2, hw=load_hw("loihi2"), allow_clipping=True)
-    assert q.meta["quantization"][0]["clipped"] == relu.shape[0]
+    assert q.record(ir.Quantization).layers[0]["clipped"] == relu.shape[0]
 
 
 def test_sigma_delta_step_matches_lavas_worked_example():

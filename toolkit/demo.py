@@ -95,7 +95,8 @@ def run_demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     ref = run_backend(Backend.REFERENCE, graph, test.x, progress=False)
     spiking = run_backend(cfg.backend, graph, test.x, progress=cfg.progress)
 
-    report = _report(cfg, runs, angles, graph.meta["mapping"], ref, spiking, test.y, time.perf_counter() - t0)
+    mapping = compile_report(graph, opts)["mapping"]
+    report = _report(cfg, runs, angles, mapping, ref, spiking, test.y, time.perf_counter() - t0)
     write_json(cfg.out / "report.json", report)
     _plot(cfg.out / "accuracy.png", runs)
     lines += _summary(report, cfg)

@@ -13,12 +13,46 @@ q = round(x · Q), Q = 2^bits − 1; then, for steps τ = 1..T:
 
 from __future__ import annotations
 
+import enum
+from typing import Protocol
+
 import numpy as np
 
 from toolkit.errors import DataError
-from toolkit.ir.io import Encoding, Input
 
-__all__ = ["encode", "encode_sample", "input_levels", "quantize_input"]
+__all__ = ["Encoding", "InputFormat", "encode", "encode_sample", "input_levels", "quantize_input"]
+
+
+class Encoding(enum.Enum):
+    """How a sample x ∈ [0, 1]^n becomes the input of the first synapse at step τ = 1..T.
+
+    Input levels are quantised first: q = round(x · (2^bits − 1)), Q = 2^bits − 1.
+    """
+
+    ANALOG = "analog"      #: float graphs only: x itself
+    RATE = "rate"          #: deterministic binary spikes, s_τ = ⌊τq/Q⌋ − ⌊(τ−1)q/Q⌋
+    POISSON = "poisson"    #: Bernoulli spikes with P(s_τ = 1) = q/Q, seeded per sample
+    CURRENT = "current"    #: graded spike with payload q at every step (Loihi 2 only)
+    DELTA = "delta"        #: graded spike with payload q at step 1, nothing after (Loihi 2 only; the
+    #: delta encoding of a constant image that a sigma-delta network integrates back into q)
+
+    @property
+    def graded(self) -> bool:
+        """True if the payload is a multi-bit integer rather than a binary spike."""
+        return self in (Encoding.CURRENT, Encoding.DELTA)
+
+
+class InputFormat(Protocol):
+    """What encoding needs to know of a network input (``toolkit.ir.Input`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def bits(self) -> int: ...
 
 
 def quantize_input(x: np.ndarray, bits: int) -> np.ndarray:
@@ -36,7 +70,7 @@ def quantize_input(x: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(y, out=y).astype(np.int32)
 
 
-def input_levels(x: np.ndarray, inp: Input) -> np.ndarray:
+def input_levels(x: np.ndarray, inp: InputFormat) -> np.ndarray:
     """Integer levels (N, *inp.shape) of samples ``x`` (N, ...) for the network input ``inp``.
 
     Raises ``DataError`` naming both shapes when the samples do not fit the input (a dataset other
@@ -44,7 +78,8 @@ def input_levels(x: np.ndarray, inp: Input) -> np.ndarray:
     x = np.asarray(x)
     need = int(np.prod(inp.shape))
     if x.ndim == 0 or int(np.prod(x.shape[1:])) != need:
-        raise DataError(f"samples of shape {tuple(x.shape[1:])} do not fit the network's input {tuple(inp.shape)} "
+        raise DataError(f"samples of shape {tuple(x.shape[1:])} do not fit the network's input {inp.name!r} "
+                        f"of shape {tuple(inp.shape)} "
                         f"({need} values); use the dataset the network was compiled for (--data)")
     return quantize_input(x.reshape(len(x), *inp.shape), inp.bits)
 

@@ -18,6 +18,7 @@ __all__ = [
     "IRFormatError",
     "LoweringError",
     "QuantizationError",
+    "RegistryError",
     "ToolkitError",
 ]
 
@@ -64,3 +65,7 @@ class HardwareLimitError(ToolkitError, ValueError):
 
 class BackendUnavailableError(ToolkitError, RuntimeError):
     """A backend's software or hardware is not present on this machine."""
+
+
+class RegistryError(ToolkitError, ValueError):
+    """A type is registered twice in one registry (``toolkit.registry.TypeRegistry``)."""

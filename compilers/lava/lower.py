@@ -1,17 +1,21 @@
 """Lowering to Lava: a quantised IR graph becomes a Lava process graph.
 
-One registry, keyed by IR node type (``@register_lowering(ir.Dense)``); an unknown node
-raises ``LoweringError`` listing the supported ones. The built network is, for example,
+One registry, keyed by IR node type (``LOWERINGS``, falling back to the parent class); an unknown
+node raises ``LoweringError`` listing the supported ones. Every node becomes one process (reshapes
+none), and every edge one connection: several synapses into one neuron group connect to its one
+input port, which Lava sums; a recurrent synapse connects a group back to itself. A network is, e.g.,
 
-    EncodedSource → Conv → LIFReset → … → Dense → SigmaDeltaReset → … → SampleCounter
+    EncodedSource → Dense → LIFReset → Dense → LIFReset → SampleCounter
+                               ↑______ WindowDense ______|   (a recurrent synapse)
 
-Sample separation. Lava's Dense and Conv delay their output by one step, so the k-th neuron
-group (k synapses from the input) sees step τ of sample n at global step n·T + τ + k. Each
-group resets its state (LIFReset, SigmaDeltaReset) at exactly that first step (reset_offset =
-(1 + k) mod T), and the counter reads sample n's output over the same shifted window. Every
-layer therefore computes each sample from a clean state and samples cannot leak into each
-other: the result is identical to simulating each sample alone (tests check it for the
-rate and the sigma-delta networks).
+Time. ``compilers.lava.timing`` gives each input and group an offset o (it handles step τ of sample n
+at Lava step n·T + o + τ) and each synapse a delay in Lava steps; Dense delivers after exactly one
+step, ``DelayDense`` after more (path balancing, e.g. a residual connection), and ``WindowDense``
+(synapses with an IR delay ≥ 1) also drops what would cross into the next sample. Each group resets
+its state at the first step of its window (LIFReset, SigmaDeltaReset with reset_offset = (o + 1) mod T)
+and the counter reads the output group's window, so every sample is computed from a clean state,
+exactly as the IR (and the reference simulator) defines it; tests check it for rate, sigma-delta,
+branching, recurrent and two-input networks.
 
 Layout. The IR orders images (channels, height, width) as PyTorch does; Lava's Conv works in
 (x, y, channels) = (width, height, channels). Every 3-D neuron group and convolution is
@@ -22,25 +26,26 @@ width) and flattened on the way, with Lava's virtual ports, exactly as lava-dl's
 so a Dense sees its inputs in PyTorch's flatten order and keeps PyTorch's weight matrix.
 Recorded state is returned in the IR's order (``ir_layout``).
 
-Graded spikes. A synapse receives multi-bit payloads (``num_message_bits`` > 0) when its input
-is the graded input encoding or a sigma-delta group; binary spikes otherwise.
+Graded spikes. A synapse receives multi-bit payloads (``num_message_bits`` > 0) when its source
+sends them (``SENDS``: a graded input encoding, a sigma-delta group); binary spikes otherwise.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from compilers.lava.timing import LavaTiming, lava_timing
 from toolkit import ir
 from toolkit.errors import LoweringError
 from toolkit.lavacompat import require_lava
+from toolkit.registry import TypeRegistry
 
-__all__ = ["LOWERINGS", "LavaBuild", "Lowered", "ir_layout", "lava_kernel", "lava_shape", "lower_to_lava",
-           "register_lowering"]
+__all__ = ["LOWERINGS", "SENDS", "LavaBuild", "LowerContext", "Lowered", "ir_layout", "lava_kernel", "lava_shape",
+           "lower_to_lava", "register_lowering"]
 
 
 def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -67,7 +72,7 @@ def lava_kernel(weight: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Lowered:
-    """The Lava side of one IR node: where its input enters, where its output leaves, and the
+    """The Lava side of one IR node: its process, where its input enters, where its output leaves, and the
     Vars/ports to record per step (trace name -> Lava Var or OutPort, in Lava's layout)."""
 
     process: Any
@@ -76,34 +81,44 @@ class Lowered:
     probes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LowerContext:
-    timesteps: int
-    n_samples: int
-    hardware: bool
-    depth: int = 0                     # synapses between the input and the current node
-    message_bits: int = 0              # payload bits of the signal entering the next synapse (0: binary)
-    in_shape: tuple[int, ...] = ()     # IR shape of the current node's input
-    depths: dict[str, int] = field(default_factory=dict)
+    """What a lowering needs beyond its node: the graph's timing and shapes, and where it runs."""
 
-    @property
-    def reset_offset(self) -> int:
-        """Step (mod T) at which a group ``depth`` synapses from the input starts a sample."""
-        return (1 + self.depth) % self.timesteps
+    graph: ir.Graph
+    timing: LavaTiming
+    timesteps: int
+    hardware: bool
+    shapes: Mapping[str, tuple[int, ...]]
+
+    def reset_offset(self, group: str) -> int:
+        """Lava step (mod T) at which ``group`` starts a sample: the first step of its window."""
+        return (self.timing.offsets[group] + 1) % self.timesteps
+
+    def message_bits(self, synapse: str) -> int:
+        """Payload bits of what ``synapse`` receives (0: binary spikes)."""
+        src = self.graph.signal_source(synapse)
+        fn = SENDS.of(src)
+        if fn is None:
+            raise LoweringError(f"no Lava lowering knows what {type(src).__name__} {src.name!r} sends "
+                                f"(supported: {SENDS.supported()})")
+        return fn(src)
+
+    def in_shape(self, name: str) -> tuple[int, ...]:
+        return self.shapes[self.graph.source(name).name]
 
 
 Lowering = Callable[[Any, LowerContext], Lowered]
 
 #: IR node type -> function(node, context) -> Lowered
-LOWERINGS: dict[type[ir.Node], Lowering] = {}
+LOWERINGS: TypeRegistry[Lowering] = TypeRegistry("Lava lowering")
+register_lowering = LOWERINGS.register
 
-
-def register_lowering(*types: type[ir.Node]) -> Callable[[Lowering], Lowering]:
-    def deco(fn: Lowering) -> Lowering:
-        for t in types:
-            LOWERINGS[t] = fn
-        return fn
-    return deco
+#: signal node type -> the payload bits it sends (0: binary spikes)
+SENDS: TypeRegistry[Callable[[Any], int]] = TypeRegistry("Lava payload width")
+SENDS.add(ir.Input, lambda n: int(n.bits) if n.encoding.graded else 0)
+SENDS.add(ir.LoihiLIF, lambda n: 0)
+SENDS.add(ir.LoihiSigmaDelta, lambda n: int(n.message_bits))
 
 
 def _require_quantized(n: ir.Synapse) -> None:
@@ -114,12 +129,27 @@ def _require_quantized(n: ir.Synapse) -> None:
 
 @register_lowering(ir.Dense)
 def _dense(n: ir.Dense, ctx: LowerContext) -> Lowered:
-    from lava.proc.dense.process import Dense
-
     _require_quantized(n)
-    d = Dense(weights=n.weight.astype(np.int32), weight_exp=int(n.weight_exp), num_weight_bits=8,
-              num_message_bits=ctx.message_bits, name=n.name)
-    ctx.depth += 1
+    kw = dict(weights=n.weight.astype(np.int32), weight_exp=int(n.weight_exp), num_weight_bits=8,
+              num_message_bits=ctx.message_bits(n.name), name=n.name)
+    delay, gate = ctx.timing.delays[n.name], ctx.timing.gates.get(n.name, 0)
+    if gate:
+        if ctx.hardware:
+            raise LoweringError(f"Dense {n.name!r} has a delay of {n.delay} step(s); keeping samples apart then needs "
+                                "the per-sample gate of WindowDense, which runs only in simulation (Lava has no "
+                                "neuro-core model for it); use --backend lava-sim")
+        from compilers.lava.procs.synapses import WindowDense
+
+        target = ctx.graph.out_edges(n.name)[0].dst
+        d: Any = WindowDense(delay=delay, gate=gate, interval=ctx.timesteps, offset=ctx.timing.offsets[target], **kw)
+    elif delay > 1:  # path balancing: Lava's DelayDense delivers after 1 + delays steps
+        from lava.proc.dense.process import DelayDense
+
+        d = DelayDense(delays=delay - 1, **kw)
+    else:
+        from lava.proc.dense.process import Dense
+
+        d = Dense(**kw)
     return Lowered(d, d.s_in, d.a_out)
 
 
@@ -131,11 +161,14 @@ def _conv(n: ir.Conv2d, ctx: LowerContext) -> Lowered:
     if n.weight_exp != 0:
         raise LoweringError(f"Conv2d {n.name!r} has weight_exp {n.weight_exp}, but Lava's Conv model applies "
                             "no weight exponent; recompile (the quantiser folds exponents into conv weights)")
+    if ctx.timing.delays[n.name] != 1 or n.delay:
+        raise LoweringError(f"Conv2d {n.name!r} would need a delay of {ctx.timing.delays[n.name]} Lava steps (IR delay "
+                            f"{n.delay}); Lava's Conv delivers after exactly one step: only convolutions on paths of "
+                            "equal length and without delay can be lowered")
     (ph, pw), (sh, sw), (dh, dw) = n.padding, n.stride, n.dilation
-    c = Conv(weight=lava_kernel(n.weight.astype(np.int32)), input_shape=lava_shape(ctx.in_shape),
+    c = Conv(weight=lava_kernel(n.weight.astype(np.int32)), input_shape=lava_shape(ctx.in_shape(n.name)),
              padding=(pw, ph), stride=(sw, sh), dilation=(dw, dh), groups=int(n.groups),
-             num_weight_bits=8, num_message_bits=ctx.message_bits, name=n.name)
-    ctx.depth += 1
+             num_weight_bits=8, num_message_bits=ctx.message_bits(n.name), name=n.name)
     return Lowered(c, c.s_in, c.a_out)
 
 
@@ -145,9 +178,7 @@ def _lif(n: ir.LoihiLIF, ctx: LowerContext) -> Lowered:
 
     kw = dict(shape=lava_shape(tuple(n.shape)), du=int(n.du), dv=int(n.dv), vth=int(n.vth),
               bias_mant=_to_lava(n.bias_mant.astype(np.int32)), bias_exp=_to_lava(n.bias_exp.astype(np.int32)),
-              reset_interval=ctx.timesteps, reset_offset=ctx.reset_offset, name=n.name)
-    ctx.depths[n.name] = ctx.depth
-    ctx.message_bits = 0
+              reset_interval=ctx.timesteps, reset_offset=ctx.reset_offset(n.name), name=n.name)
     if n.reset is ir.ResetMode.ZERO:
         lif = LIFReset(**kw)
     elif ctx.hardware:
@@ -174,9 +205,7 @@ def _sigma_delta(n: ir.LoihiSigmaDelta, ctx: LowerContext) -> Lowered:
     sd = SigmaDeltaReset(shape=lava_shape(tuple(n.shape)), vth=int(n.vth),
                          bias=_to_lava(n.bias_mant.astype(np.int32)), act_mode=mode, cum_error=bool(n.cum_error),
                          spike_exp=int(n.spike_exp), state_exp=int(n.state_exp),
-                         reset_interval=ctx.timesteps, reset_offset=ctx.reset_offset, name=n.name)
-    ctx.depths[n.name] = ctx.depth
-    ctx.message_bits = int(n.message_bits)
+                         reset_interval=ctx.timesteps, reset_offset=ctx.reset_offset(n.name), name=n.name)
     probes = {"sigma": sd.sigma, "act": sd.act, "residue": sd.residue, "s": sd.s_out}
     if n.cum_error:  # the error is only used (and non-zero) with cum_error
         probes["error"] = sd.error
@@ -192,19 +221,24 @@ def _flatten(n: ir.Flatten, ctx: LowerContext) -> Lowered:
 class LavaBuild:
     """A built Lava network and what is needed to run and read it."""
 
-    source: Any
+    sources: dict[str, Any]            # Input name -> its EncodedSource
     counter: Any
     processes: dict[str, Any]
     timesteps: int
     n_samples: int
     latency: int
-    depths: dict[str, int]
+    offsets: dict[str, int]
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def total_steps(self) -> int:
-        """Steps to run so the last sample's window has fully reached the counter."""
+        """Steps to run so the last sample's window has fully passed every group and the counter."""
         return self.n_samples * self.timesteps + self.latency
+
+    @property
+    def runner(self) -> Any:
+        """A process to call ``run``/``stop`` on (Lava runs every process connected to it)."""
+        return self.counter
 
 
 @dataclass
@@ -238,47 +272,82 @@ def _adapter(kind: str, src: _Port, processes: dict[str, Any], name: str) -> _Po
 
 
 def _lower_node(n: ir.Node, ctx: LowerContext) -> Lowered:
-    fn = LOWERINGS.get(type(n))
+    fn = LOWERINGS.of(n)
     if fn is None:
-        supported = ", ".join(sorted(t.__name__ for t in LOWERINGS))
-        raise LoweringError(f"no Lava lowering for {type(n).__name__} {n.name!r} (supported: {supported})")
+        raise LoweringError(f"no Lava lowering for {type(n).__name__} {n.name!r} (supported: {LOWERINGS.supported()})")
     return fn(n, ctx)
 
 
-def lower_to_lava(graph: ir.Graph, levels: np.ndarray, *, timesteps: int, hardware: bool = False) -> LavaBuild:
-    """Build the Lava processes for ``graph`` fed with input ``levels`` (N, *input shape)."""
-    require_lava()
-    from compilers.lava.procs.sinks import SampleCounter
+def _check_lowerable(graph: ir.Graph) -> tuple[list[ir.Input], ir.Output]:
+    ir.check_graph(graph)
+    inputs, outputs = graph.of_type(ir.Input), graph.of_type(ir.Output)
+    if len(outputs) != 1:
+        raise LoweringError(f"the Lava lowering reads one Output; the graph has {len(outputs)}")
+    for inp in inputs:
+        if inp.encoding is ir.Encoding.ANALOG:
+            raise LoweringError(f"Input {inp.name!r} is not encoded as spikes: the graph is not converted to spiking "
+                                "neurons; compile it first (nfa compile)")
+    extra = sorted({e.port for e in graph.edges} - {"in"})
+    if extra:
+        raise LoweringError(f"the Lava lowering has no connection rule for ports {extra} yet")
+    return inputs, outputs[0]
+
+
+def _sources(graph: ir.Graph, inputs: list[ir.Input], levels: Mapping[str, np.ndarray], timing: LavaTiming,
+             timesteps: int, hardware: bool, processes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, _Port]]:
     from compilers.lava.procs.sources import EncodedSource
 
-    if not graph.is_chain():
-        raise LoweringError("Lava lowering supports chain graphs only")
-    inp, out = graph.of_type(ir.Input)[0], graph.of_type(ir.Output)[0]
-    if inp.encoding is ir.Encoding.ANALOG:
-        raise LoweringError("the graph is not converted to spiking neurons: compile it first (nfa compile)")
-    ctx = LowerContext(timesteps=timesteps, n_samples=int(levels.shape[0]), hardware=hardware,
-                       message_bits=inp.bits if inp.encoding.graded else 0)
-    source = EncodedSource(levels=levels.astype(np.int32), timesteps=timesteps, encoding=inp.encoding.value,
-                           bits=inp.bits, seed=inp.seed, name=inp.name)
-    src, processes, probes = _Port(source.s_out, lava_layout=False), {inp.name: source}, {}
-    if hardware:  # host-side processes reach neuro-cores through lava-loihi's spike adapters
-        src = _adapter("PyToNxAdapter", src, processes, "input_adapter")
-    shapes = graph.shapes()
-    order = graph.topological()
-    for prev, n in itertools.pairwise(order[:-1]):  # every node between the Input and the Output
-        ctx.in_shape = shapes[prev.name]
-        low = _lower_node(n, ctx)
-        if low.process is None:
-            continue
-        _connect(src, low.in_port)
-        src, processes[n.name] = _Port(low.out_port, lava_layout=True), low.process
-        if low.probes:
-            probes[n.name] = low.probes
+    sources, ports = {}, {}
+    for inp in inputs:
+        src = EncodedSource(levels=levels[inp.name].astype(np.int32), timesteps=timesteps,
+                            encoding=inp.encoding.value, bits=inp.bits, seed=inp.seed,
+                            offset=timing.offsets[inp.name], name=inp.name)
+        sources[inp.name] = processes[inp.name] = src
+        port = _Port(src.s_out, lava_layout=False)
+        if hardware:  # host-side processes reach neuro-cores through lava-loihi's spike adapters
+            port = _adapter("PyToNxAdapter", port, processes, f"{inp.name}_adapter")
+        ports[inp.name] = port
+    return sources, ports
+
+
+def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray], *, timesteps: int,
+                  hardware: bool = False) -> LavaBuild:
+    """Build the Lava processes for ``graph`` fed with integer input ``levels`` (N, *input shape), or a mapping
+    from each Input's name to its levels."""
+    require_lava()
+    from compilers.lava.procs.sinks import SampleCounter
+
+    inputs, out = _check_lowerable(graph)
+    if not isinstance(levels, Mapping):
+        if len(inputs) != 1:
+            raise LoweringError(f"the graph has {len(inputs)} inputs: give the levels as a mapping by input name")
+        levels = {inputs[0].name: levels}
+    timing = lava_timing(graph)
+    ctx = LowerContext(graph=graph, timing=timing, timesteps=timesteps, hardware=hardware, shapes=graph.shapes())
+    processes: dict[str, Any] = {}
+    sources, ports = _sources(graph, inputs, levels, timing, timesteps, hardware, processes)
+    lowered: dict[str, Lowered] = {}
+    for n in graph.nodes:
+        if not isinstance(n, (ir.Input, ir.Output)):
+            lowered[n.name] = low = _lower_node(n, ctx)
+            if low.process is not None:
+                processes[n.name] = low.process
+                ports[n.name] = _Port(low.out_port, lava_layout=True)
+    for e in graph.edges:
+        target = lowered.get(e.dst)
+        if target is None or target.process is None:
+            continue  # the Output (connected below) or a reshape (folded into the connection after it)
+        takes_signal = graph.node(e.dst).port(e.port).accepts is ir.Flow.SIGNAL  # type: ignore[union-attr]
+        _connect(ports[graph.signal_source(e.dst).name if takes_signal else e.src], target.in_port)
+    src_name = graph.signal_source(out.name).name
+    port = ports[src_name]
     if hardware:
-        src = _adapter("NxToPyAdapter", src, processes, "output_adapter")
-    counter = SampleCounter(shape=tuple(out.shape), n_samples=ctx.n_samples, timesteps=timesteps,
-                            latency=ctx.depth, name=out.name)
-    _connect(src, counter.a_in, lava_layout=False)
+        port = _adapter("NxToPyAdapter", port, processes, "output_adapter")
+    n_samples = len(next(iter(levels.values()))) if levels else 0
+    counter = SampleCounter(shape=tuple(out.shape), n_samples=n_samples, timesteps=timesteps,
+                            latency=timing.offsets[src_name], name=out.name)
+    _connect(port, counter.a_in, lava_layout=False)
     processes[out.name] = counter
-    return LavaBuild(source=source, counter=counter, processes=processes, timesteps=timesteps,
-                     n_samples=ctx.n_samples, latency=ctx.depth, depths=ctx.depths, probes=probes)
+    return LavaBuild(sources=sources, counter=counter, processes=processes, timesteps=timesteps,
+                     n_samples=n_samples, latency=timing.latency, offsets=dict(timing.offsets),
+                     probes={name: low.probes for name, low in lowered.items() if low.probes})

@@ -1,8 +1,9 @@
 """Compiler passes: each a pure function Graph -> Graph, run as a flat named pipeline.
 
 One pipeline per ``ConversionMode`` (``PIPELINES``); read each top to bottom
-(``rate_pipeline``, ``sdn_pipeline``). ``run_pipeline`` runs one and checks the graph after
-every pass.
+(``rate_pipeline``, ``sdn_pipeline``). Each pass declares the records it needs and leaves
+(``compilers.passes.common.graph_pass``); ``run_pipeline`` checks a pipeline's order from those
+declarations before it runs anything, then runs it and checks the graph after every pass.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from compilers.passes.balance import balance_thresholds, calibrate_readout
+from compilers.passes.common import check_order, graph_pass, pass_info
 from compilers.passes.convert import ConversionMode, convert_rate, convert_sdn
 from compilers.passes.fold import fold_biases
-from compilers.passes.mapping import COMPARTMENTS, map_cores, register_neuron
+from compilers.passes.mapping import map_cores
 from compilers.passes.options import CompileOptions
 from compilers.passes.pooling import pool_to_conv
 from compilers.passes.quantize import quantize
@@ -28,11 +30,14 @@ __all__ = [
     "Pass",
     "balance_thresholds",
     "calibrate_readout",
+    "check_order",
     "convert_rate",
     "convert_sdn",
     "fold_biases",
+    "graph_pass",
     "map_cores",
     "measure_ranges",
+    "pass_info",
     "pipeline_for",
     "pool_to_conv",
     "quantize",
@@ -42,12 +47,6 @@ __all__ = [
 ]
 
 Pass = Callable[[ir.Graph], ir.Graph]
-
-# Provisional core-mapping cost of a sigma-delta neuron (one compartment, as a LIF neuron) until
-# the mapping pass registers its own figure for it.
-if ir.LoihiSigmaDelta not in COMPARTMENTS:
-    register_neuron(ir.LoihiSigmaDelta, 1)
-
 
 def _check_netx(opts: CompileOptions) -> None:
     """netx (lava-dl's HDF5 format) builds Lava's LIF (reset to zero) fed by binary spikes."""
@@ -117,7 +116,9 @@ def pipeline_for(opts: CompileOptions) -> list[tuple[str, Pass]]:
 
 
 def run_pipeline(graph: ir.Graph, passes: Sequence[tuple[str, Pass]]) -> ir.Graph:
-    """Run ``passes`` in order, checking the graph after each one."""
+    """Check the order of ``passes`` (``check_order``), then run them, checking the graph after each one."""
+    ir.check_graph(graph)
+    check_order(graph, passes)
     for _, fn in passes:
         graph = ir.check_graph(fn(graph))
     return graph

@@ -15,17 +15,24 @@ Two modes (``ConversionMode``):
   output with the largest sum of graded spikes over the sample. A sum of graded spikes equals
   the unit's activation up to a residue below the threshold, so the network computes the ReLU
   network itself rather than an estimate of it, within a few steps.
+
+What each node type becomes is registered per mode (``RATE_CONVERSIONS``, ``SDN_CONVERSIONS``:
+node type -> function(node, options) -> node). A neuron group with no entry is refused, naming the
+types that convert; any other node is kept as it is.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from compilers.passes.common import mark, require_chain
+from compilers.passes.common import graph_pass
 from toolkit import ir
-from toolkit.errors import GraphError
+from toolkit.errors import GraphError, LoweringError
+from toolkit.registry import TypeRegistry
 
-__all__ = ["ConversionMode", "convert_rate", "convert_sdn"]
+__all__ = ["RATE_CONVERSIONS", "SDN_CONVERSIONS", "ConversionMode", "convert_rate", "convert_sdn"]
 
 
 class ConversionMode(enum.Enum):
@@ -33,43 +40,85 @@ class ConversionMode(enum.Enum):
     SDN = "sdn"    #: sigma-delta neurons with graded spikes (Loihi 2 only)
 
 
-def _require_balanced(graph: ir.Graph, pass_name: str) -> None:
-    if "balance_thresholds" not in graph.meta.get("passes", []):
-        raise GraphError(f"{pass_name}: run balance_thresholds first (thresholds are in units of each "
-                         "layer's balanced activation scale)")
+@dataclass(frozen=True, slots=True)
+class _RateOptions:
+    reset: ir.ResetMode
+    encoding: ir.Encoding
+    threshold: float
 
 
+@dataclass(frozen=True, slots=True)
+class _SdnOptions:
+    threshold: float
+    cum_error: bool
+
+
+Convert = Callable[[ir.Node, object], ir.Node]
+#: node type -> what it becomes in rate mode
+RATE_CONVERSIONS: TypeRegistry[Convert] = TypeRegistry("rate conversion")
+#: node type -> what it becomes in sigma-delta mode
+SDN_CONVERSIONS: TypeRegistry[Convert] = TypeRegistry("sigma-delta conversion")
+
+
+@RATE_CONVERSIONS.register(ir.ReLU, ir.Identity)
+def _to_if(n: ir.ReLU | ir.Identity, o: _RateOptions) -> ir.Node:
+    return ir.LIF(name=n.name, shape=n.shape, threshold=o.threshold, bias=n.bias, du=1.0, dv=0.0, reset=o.reset)
+
+
+@RATE_CONVERSIONS.register(ir.Input)
+def _rate_input(n: ir.Input, o: _RateOptions) -> ir.Node:
+    return n.replace(encoding=o.encoding)
+
+
+@RATE_CONVERSIONS.register(ir.Output)
+def _rate_output(n: ir.Output, o: object) -> ir.Node:
+    return n.replace(readout=ir.ReadoutMode.SPIKE_COUNT)
+
+
+@SDN_CONVERSIONS.register(ir.ReLU, ir.Identity)
+def _to_sd(n: ir.ReLU | ir.Identity, o: _SdnOptions) -> ir.Node:
+    act = ir.Activation.RELU if isinstance(n, ir.ReLU) else ir.Activation.IDENTITY
+    return ir.SigmaDelta(name=n.name, shape=n.shape, threshold=o.threshold, bias=n.bias, activation=act,
+                         cum_error=o.cum_error)
+
+
+@SDN_CONVERSIONS.register(ir.Input)
+def _sdn_input(n: ir.Input, o: object) -> ir.Node:
+    return n.replace(encoding=ir.Encoding.DELTA)
+
+
+@SDN_CONVERSIONS.register(ir.Output)
+def _sdn_output(n: ir.Output, o: object) -> ir.Node:
+    return n.replace(readout=ir.ReadoutMode.SIGMA)
+
+
+def _convert(graph: ir.Graph, table: TypeRegistry[Convert], options: object, pass_name: str) -> ir.Graph:
+    replaced = {}
+    for n in graph.nodes:
+        fn = table.of(n)
+        if fn is not None:
+            replaced[n.name] = fn(n, options)
+        elif isinstance(n, ir.NeuronGroup):
+            raise GraphError(f"{pass_name}: {type(n).__name__} {n.name!r} has no {table.what} "
+                             f"(convertible: {table.supported()})")
+    return graph.replace_nodes(replaced)
+
+
+@graph_pass("convert_rate", requires=(ir.Balance,), provides=(ir.Converted, ir.Timesteps))
 def convert_rate(graph: ir.Graph, *, reset: ir.ResetMode = ir.ResetMode.ZERO,
                  encoding: ir.Encoding = ir.Encoding.RATE, timesteps: int = 32,
                  threshold: float = 1.0) -> ir.Graph:
     """Replace every ReLU/Identity with an IF ``LIF`` group; set input encoding and readout."""
-    require_chain(graph, "convert_rate")
-    _require_balanced(graph, "convert_rate")
     if encoding in (ir.Encoding.ANALOG, ir.Encoding.DELTA):
         raise GraphError(f"convert_rate: a rate-coded network needs input encoding rate, poisson or current, "
                          f"not {encoding.value}")
     if timesteps < 1:
         raise GraphError(f"convert_rate: timesteps must be >= 1, got {timesteps}")
-    nodes: list[ir.Node] = []
-    for n in graph.nodes:
-        if isinstance(n, (ir.ReLU, ir.Identity)):
-            nodes.append(ir.LIF(name=n.name, shape=n.shape, threshold=threshold, bias=n.bias,
-                                du=1.0, dv=0.0, reset=reset))
-        elif isinstance(n, ir.Input):
-            nodes.append(n.replace(encoding=encoding))
-        elif isinstance(n, ir.Output):
-            nodes.append(n.replace(readout=ir.ReadoutMode.SPIKE_COUNT))
-        else:
-            nodes.append(n)
-    return mark(graph.with_nodes(nodes), "convert_rate", mode=ConversionMode.RATE.value,
-                timesteps=timesteps)
+    out = _convert(graph, RATE_CONVERSIONS, _RateOptions(reset, encoding, threshold), "convert_rate")
+    return out.with_record(ir.Converted(mode=ConversionMode.RATE.value), ir.Timesteps(steps=timesteps))
 
 
-#: float unit type -> the activation of the sigma-delta neuron that replaces it
-_SDN_ACTIVATION: dict[type[ir.Node], ir.Activation] = {ir.ReLU: ir.Activation.RELU,
-                                                       ir.Identity: ir.Activation.IDENTITY}
-
-
+@graph_pass("convert_sdn", requires=(ir.Balance,), provides=(ir.Converted, ir.Timesteps))
 def convert_sdn(graph: ir.Graph, *, threshold: float = 0.0, cum_error: bool = False,
                 timesteps: int = 1) -> ir.Graph:
     """Replace every ReLU/Identity with a ``SigmaDelta`` group; delta-encode the input; sigma readout.
@@ -77,24 +126,15 @@ def convert_sdn(graph: ir.Graph, *, threshold: float = 0.0, cum_error: bool = Fa
     ``threshold`` is the delta threshold in units of each layer's balanced activation scale
     (the quantiser raises it to at least one unit of the graded spike payload).
     """
-    require_chain(graph, "convert_sdn")
-    _require_balanced(graph, "convert_sdn")
     if threshold < 0:
         raise GraphError(f"convert_sdn: the delta threshold must be >= 0, got {threshold}")
     if timesteps < 1:
         raise GraphError(f"convert_sdn: timesteps must be >= 1, got {timesteps}")
-    nodes: list[ir.Node] = []
-    for n in graph.nodes:
-        if isinstance(n, (ir.ReLU, ir.Identity)):
-            nodes.append(ir.SigmaDelta(name=n.name, shape=n.shape, threshold=threshold, bias=n.bias,
-                                       activation=_SDN_ACTIVATION[type(n)], cum_error=cum_error))
-        elif isinstance(n, ir.Input):
-            nodes.append(n.replace(encoding=ir.Encoding.DELTA))
-        elif isinstance(n, ir.Output):
-            nodes.append(n.replace(readout=ir.ReadoutMode.SIGMA))
-        elif isinstance(n, ir.NeuronGroup):
-            raise GraphError(f"convert_sdn: {type(n).__name__} {n.name!r} has no sigma-delta equivalent "
-                             f"(convertible: {', '.join(t.__name__ for t in _SDN_ACTIVATION)})")
-        else:
-            nodes.append(n)
-    return mark(graph.with_nodes(nodes), "convert_sdn", mode=ConversionMode.SDN.value, timesteps=timesteps)
+    for g in graph.of_type(ir.NeuronGroup):
+        k = len(graph.in_edges(g.name))
+        if k > 1:
+            raise LoweringError(f"convert_sdn: group {g.name!r} has {k} synapses into it; sigma-delta conversion "
+                                "takes one synapse per group (no fan-in, skips or recurrence) for now: compile "
+                                "with --mode rate")
+    out = _convert(graph, SDN_CONVERSIONS, _SdnOptions(threshold, cum_error), "convert_sdn")
+    return out.with_record(ir.Converted(mode=ConversionMode.SDN.value), ir.Timesteps(steps=timesteps))

@@ -12,38 +12,42 @@ consecutive neurons (C order), one block per core; every core must hold within
 * ``core.max_fan_out_axons`` output axons: Σ over its neurons of the destination cores each one
   sends to (the cores of the next layer it has a synapse on; 1, the host, for the last layer).
 
-Each group gets the largest block size that satisfies all four (found by bisection, the
-groups visited output first because a group's fan-out depends on how the next one is split).
-Cores are numbered input to output and fill chips in order, so a group may span chips; a
-network that needs more chips than ``board.chips`` raises ``HardwareLimitError``, as does a
-single neuron that exceeds a per-core limit. The Input node's spikes come from the host and
-take no neuro-core.
+A group's synapses are those of every edge into it (fan-in: several synapses, each from its own
+source, side by side as the columns of one pattern); its fan-out is the sum over every synapse it
+feeds, plus the host if an Output reads it. Each group gets the largest block size that satisfies
+all four (found by bisection, the groups visited output first because a group's fan-out depends on
+how the groups it feeds are split). In a graph with a cycle the groups of the cycle depend on each
+other: the sweep is repeated until no block size changes (a fixed point: each sweep can only make
+fan-outs larger and blocks smaller, so it ends). Cores are numbered in dependency order and fill
+chips in order, so a group may span chips; a network that needs more chips than ``board.chips``
+raises ``HardwareLimitError``, as does a single neuron that exceeds a per-core limit. Input nodes'
+spikes come from the host and take no neuro-core.
 
-What a node type costs is looked up in registries keyed by IR node type, so new node types
-plug in without touching the logic here: ``register_connectivity`` (synapse -> its explicit
-(n_out, n_in) synapse pattern), ``register_neuron`` (neuron group -> compartments per neuron),
-``register_reshape`` (nodes between layers that only reshape, e.g. Flatten).
+What a node type costs is looked up in registries (``toolkit.registry.TypeRegistry``) keyed by
+IR node type, so new node types plug in without touching the logic here: ``CONNECTIVITY``
+(synapse -> its explicit (n_out, n_in) synapse pattern), ``COMPARTMENTS`` (neuron group ->
+compartments per neuron).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
-from compilers.passes.common import Layer, layers, mark, require_chain
+from compilers.passes.common import fanin, graph_pass, groups
 from toolkit import ir
 from toolkit.errors import HardwareLimitError, LoweringError
 from toolkit.hw import HardwareConfig, SynapseMemory
+from toolkit.registry import TypeRegistry
 
 __all__ = [
     "COMPARTMENTS",
     "CONNECTIVITY",
-    "RESHAPES",
     "Connectivity",
     "LayerPlan",
     "Placement",
@@ -51,9 +55,6 @@ __all__ = [
     "list_bits",
     "map_cores",
     "plan_network",
-    "register_connectivity",
-    "register_neuron",
-    "register_reshape",
 ]
 
 #: a dense np.ndarray or a scipy CSR matrix (scipy ships no type information, so: Any)
@@ -109,33 +110,28 @@ class Connectivity:
         return np.add.reduceat(self.pattern, starts, axis=0, dtype=np.int32)
 
 
+    @classmethod
+    def side_by_side(cls, parts: list[Connectivity], n_out: int) -> Connectivity:
+        """The synapses of several synapses into one group, as the columns of one pattern (in order)."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls(pattern=np.zeros((n_out, 0), bool), full=True)
+        if all(not sp.issparse(c.pattern) for c in parts):
+            mask = np.hstack([c.pattern for c in parts])
+            return cls(pattern=mask, full=bool(mask.all()))
+        return cls(pattern=sp.csr_matrix(sp.hstack([sp.csr_matrix(c.pattern) for c in parts])))
+
+
 ConnectivityFn = Callable[[Any, tuple[int, ...]], Connectivity]
 
 #: synapse node type -> function(node, input shape) -> its explicit synapse pattern
-CONNECTIVITY: dict[type[ir.Node], ConnectivityFn] = {}
+CONNECTIVITY: TypeRegistry[ConnectivityFn] = TypeRegistry("core-mapping connectivity")
 #: neuron-group node type -> compartments per neuron
-COMPARTMENTS: dict[type[ir.Node], int] = {}
-#: node types that only reshape between layers (a neuron's index in C order is unchanged)
-RESHAPES: set[type[ir.Node]] = set()
+COMPARTMENTS: TypeRegistry[int] = TypeRegistry("core-mapping compartments")
 
 
-def register_connectivity(*types: type[ir.Node]) -> Callable[[ConnectivityFn], ConnectivityFn]:
-    def deco(fn: ConnectivityFn) -> ConnectivityFn:
-        for t in types:
-            CONNECTIVITY[t] = fn
-        return fn
-    return deco
-
-
-def register_neuron(t: type[ir.Node], compartments: int = 1) -> None:
-    COMPARTMENTS[t] = compartments
-
-
-def register_reshape(*types: type[ir.Node]) -> None:
-    RESHAPES.update(types)
-
-
-@register_connectivity(ir.Dense)
+@CONNECTIVITY.register(ir.Dense)
 def _dense(n: ir.Dense, in_shape: tuple[int, ...]) -> Connectivity:
     return Connectivity.of(n.weight)
 
@@ -159,15 +155,15 @@ def conv2d_matrix(n: ir.Conv2d, in_shape: tuple[int, ...]) -> sp.csr_matrix:
     return sp.csr_matrix((data, (rows, cols)), shape=(c_out * oh * ow, c_in * h * w))
 
 
-@register_connectivity(ir.Conv2d)
+@CONNECTIVITY.register(ir.Conv2d)
 def _conv(n: ir.Conv2d, in_shape: tuple[int, ...]) -> Connectivity:
     # Synapses are stored explicitly, one per (input, output) pair, as on Loihi 1; Loihi 2's
     # shared-weight convolution encodings are not modelled (an upper bound on its memory).
     return Connectivity.of(conv2d_matrix(n, in_shape))
 
 
-register_neuron(ir.LoihiLIF, 1)
-register_reshape(ir.Flatten)
+COMPARTMENTS.add(ir.LoihiLIF, 1)
+COMPARTMENTS.add(ir.LoihiSigmaDelta, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,10 +231,19 @@ class _Split:
 
 @dataclass(frozen=True, slots=True)
 class _LayerInput:
-    layer: Layer
+    """A neuron group and its synapses, side by side: columns ``spans[k]`` of ``conn`` are synapse k's."""
+
+    group: ir.NeuronGroup
+    synapses: tuple[str, ...]
+    sources: tuple[str, ...]        # per synapse: the neuron group (or Input) whose spikes reach it
+    spans: tuple[tuple[int, int], ...]
     conn: Connectivity
-    source: str           # the neuron group (or Input) whose spikes reach this layer
     compartments: int
+
+    @property
+    def name(self) -> str:
+        """The layer's name in messages: its first synapse, or the group if it has none."""
+        return self.synapses[0] if self.synapses else self.group.name
 
 
 def _split(li: _LayerInput, p: int, dest: np.ndarray, hw: HardwareConfig) -> _Split:
@@ -272,7 +277,7 @@ _SMALLER_FAN_IN = "reduce the layer's fan-in (a smaller previous layer) or use s
 
 
 def _one_neuron_error(li: _LayerInput, res: str, value: int, hw: HardwareConfig, nxt: str) -> HardwareLimitError:
-    name = li.layer.synapse.name
+    name = li.name
     limit = _limits(hw)[res]
     why = {"core.max_neurons": f"one neuron needs {value} compartments",
            "core.max_synapse_memory_bits": f"one neuron's synapses need {value} bits of synapse memory",
@@ -314,12 +319,14 @@ def _best_split(li: _LayerInput, dest: np.ndarray, hw: HardwareConfig, nxt: str)
 
 @dataclass(frozen=True, slots=True)
 class LayerPlan:
-    """Where one layer (synapse + the neuron group it feeds) sits, and what it uses."""
+    """Where one layer (a neuron group and the synapses into it) sits, and what it uses."""
 
-    synapse: str
+    synapse: str                     # the layer's name: its first synapse (the group's, if none)
     group: str
     group_type: str
-    source: str
+    synapse_names: tuple[str, ...]
+    sources: tuple[str, ...]         # per synapse, the source whose events reach it
+    spans: tuple[tuple[int, int], ...]  # per synapse, its columns of the layer's inputs
     neurons: int
     compartments: int
     synapses: int
@@ -333,6 +340,12 @@ class LayerPlan:
     entries_per_input: np.ndarray = field(repr=False)   # stored synapse entries a spike of input j reaches
     dest_per_input: np.ndarray = field(repr=False)      # cores of this layer input j sends a message to
     block_entries: Pattern = field(repr=False)          # (cores, n_in) entries per core and input
+    to_host: bool = False                               # an Output reads the group: its spikes go to the host
+
+    @property
+    def source(self) -> str:
+        """The sources of the layer's synapses, comma-separated."""
+        return ", ".join(dict.fromkeys(self.sources))
 
     @property
     def cores(self) -> int:
@@ -352,6 +365,7 @@ class LayerPlan:
         first, last = self.chips(hw.chip.neuro_cores)
         n_dense = int(self.dense_lists.sum())
         return {"group": self.group, "synapse": self.synapse, "type": self.group_type, "source": self.source,
+                "synapse_list": list(self.synapse_names), "sources": list(self.sources),
                 "neurons": self.neurons, "synapses": self.synapses, "fan_in": self.fan_in,
                 "weight_bits": self.weight_bits, "cores": self.cores,
                 "neurons_per_core": int(self.block_sizes.max()), "limited_by": self.limited_by,
@@ -384,34 +398,28 @@ class Placement:
                 "model": "docs/hardware.md#resource-model", "groups": [lp.to_json(hw) for lp in self.layers]}
 
 
-def _source(graph: ir.Graph, syn: ir.Node) -> str:
-    node = graph.predecessors(syn.name)[0]
-    while not isinstance(node, (ir.NeuronGroup, ir.Input)):
-        if type(node) not in RESHAPES:
-            known = ", ".join(sorted(t.__name__ for t in RESHAPES))
-            raise LoweringError(f"map_cores: no core-mapping rule for {type(node).__name__} {node.name!r} between "
-                                f"layers (reshapes supported: {known}); register one in compilers.passes.mapping")
-        node = graph.predecessors(node.name)[0]
-    return node.name
-
-
-def _layer_inputs(graph: ir.Graph) -> list[_LayerInput]:
-    shapes = graph.shapes()
-    out = []
-    for layer in layers(graph):
-        syn, group = layer.synapse, layer.group
-        conn_fn, comp = CONNECTIVITY.get(type(syn)), COMPARTMENTS.get(type(group))
-        if conn_fn is None or comp is None:
-            node = syn if conn_fn is None else group
-            table = CONNECTIVITY if conn_fn is None else COMPARTMENTS
-            known = ", ".join(sorted(t.__name__ for t in table))
-            raise LoweringError(f"map_cores: no core-mapping rule for {type(node).__name__} {node.name!r} "
-                                f"(supported: {known}); quantise the graph first or register one in "
-                                f"compilers.passes.mapping")
-        in_shape = shapes[graph.predecessors(syn.name)[0].name]
-        out.append(_LayerInput(layer=layer, conn=conn_fn(syn, in_shape), source=_source(graph, syn),
-                               compartments=comp))
-    return out
+def _layer_input(graph: ir.Graph, group: ir.NeuronGroup, shapes: dict[str, tuple[int, ...]]) -> _LayerInput:
+    comp = COMPARTMENTS.of(group)
+    if comp is None:
+        raise LoweringError(f"map_cores: no core-mapping rule for {type(group).__name__} {group.name!r} "
+                            f"(supported: {COMPARTMENTS.supported()}); quantise the graph first or register one "
+                            "in compilers.passes.mapping.COMPARTMENTS")
+    parts, spans, col = [], [], 0
+    fins = fanin(graph, group.name)
+    for f in fins:
+        conn_fn = CONNECTIVITY.of(f.synapse)
+        if conn_fn is None:
+            raise LoweringError(f"map_cores: no core-mapping rule for {type(f.synapse).__name__} {f.synapse.name!r} "
+                                f"(supported: {CONNECTIVITY.supported()}); register one in "
+                                "compilers.passes.mapping.CONNECTIVITY")
+        conn = conn_fn(f.synapse, shapes[graph.source(f.synapse.name).name])
+        parts.append(conn)
+        spans.append((col, col + conn.shape[1]))
+        col += conn.shape[1]
+    n_out = int(np.prod(group.shape))
+    return _LayerInput(group=group, synapses=tuple(f.synapse.name for f in fins),
+                       sources=tuple(f.source.name for f in fins), spans=tuple(spans),
+                       conn=Connectivity.side_by_side(parts, n_out), compartments=comp)
 
 
 def _entries(s: _Split) -> tuple[np.ndarray, Pattern]:
@@ -428,39 +436,67 @@ def _entries(s: _Split) -> tuple[np.ndarray, Pattern]:
 def _plan_layer(li: _LayerInput, dest: np.ndarray, hw: HardwareConfig, nxt: str) -> LayerPlan:
     split, binding = _best_split(li, dest, hw, nxt)
     entries, block_entries = _entries(split)
-    syn, group = li.layer.synapse, li.layer.group
-    return LayerPlan(synapse=syn.name, group=group.name, group_type=type(group).__name__, source=li.source,
+    return LayerPlan(synapse=li.name, group=li.group.name, group_type=type(li.group).__name__,
+                     synapse_names=li.synapses, sources=li.sources, spans=li.spans,
                      neurons=li.conn.shape[0], compartments=li.compartments, synapses=li.conn.nnz,
-                     fan_in=int(li.conn.row_nnz().max()) if li.conn.shape[0] else 0,
+                     fan_in=int(li.conn.row_nnz().max()) if li.conn.shape[0] and li.conn.shape[1] else 0,
                      weight_bits=hw.synapse.weight_bits, block_sizes=split.sizes, first_core=0,
                      limited_by=binding, usage=split.usage, dense_lists=split.dense,
                      entries_per_input=entries, dest_per_input=_col_sum(split.counts, np.ones_like),
                      block_entries=block_entries)
 
 
+def _fan_out(graph: ir.Graph, group: ir.NeuronGroup, plans: dict[str, LayerPlan],
+             inputs: dict[str, _LayerInput]) -> tuple[np.ndarray, str]:
+    """Destination cores per neuron of ``group`` under the current ``plans`` of the groups it feeds (one core
+    per synapse for a group not planned yet), and who it sends to (for messages)."""
+    n = int(np.prod(group.shape))
+    dest = np.zeros(n, np.int64)
+    names = []
+    for e in graph.out_edges(group.name):
+        if isinstance(graph.node(e.dst), ir.Output):
+            dest += 1
+            names.append("host")
+    for li in inputs.values():
+        for k, src in enumerate(li.sources):
+            if src != group.name:
+                continue
+            plan = plans.get(li.group.name)
+            if plan is None:
+                dest += 1
+            else:
+                lo, hi = plan.spans[k]
+                dest += plan.dest_per_input[lo:hi].astype(np.int64)
+            names.append(li.synapses[k])
+    return dest, ", ".join(names) or "nothing"
+
+
 def plan_network(graph: ir.Graph, hw: HardwareConfig) -> Placement:
-    """Split every layer of a quantised chain graph over cores and number the cores; no board check."""
-    require_chain(graph, "map_cores")
-    inputs = _layer_inputs(graph)
-    plans: list[LayerPlan] = []
-    dest = np.ones(inputs[-1].conn.shape[0], np.int64) if inputs else np.zeros(0)
-    nxt = "host"
-    for li in reversed(inputs):
-        plan = _plan_layer(li, dest, hw, nxt)
-        plans.insert(0, plan)
-        dest, nxt = plan.dest_per_input, li.layer.synapse.name
-    first = 0
-    placed = []
-    for p in plans:
-        placed.append(_with_first_core(p, first))
-        first += p.cores
+    """Split every neuron group of a quantised graph over cores and number the cores; no board check."""
+    shapes = graph.shapes()
+    order = groups(graph)
+    inputs = {g.name: _layer_input(graph, g, shapes) for g in order}
+    plans: dict[str, LayerPlan] = {}
+    for _sweep in range(64):
+        changed = False
+        for g in reversed(order):
+            dest, nxt = _fan_out(graph, g, plans, inputs)
+            plan = _plan_layer(inputs[g.name], dest, hw, nxt)
+            old = plans.get(g.name)
+            if old is None or not np.array_equal(old.block_sizes, plan.block_sizes) or not np.array_equal(
+                    old.usage["core.max_fan_out_axons"], plan.usage["core.max_fan_out_axons"]):
+                changed = True
+            plans[g.name] = plan
+        if not changed or graph.is_acyclic():
+            break
+    else:
+        raise HardwareLimitError("map_cores: the core mapping of the graph's cycles did not settle in 64 sweeps")
+    read = {graph.signal_source(o.name).name for o in graph.of_type(ir.Output)}
+    placed, first = [], 0
+    for g in order:
+        placed.append(replace(plans[g.name], first_core=first, to_host=g.name in read))
+        first += plans[g.name].cores
     return Placement(hw=hw, layers=tuple(placed))
-
-
-def _with_first_core(p: LayerPlan, first: int) -> LayerPlan:
-    from dataclasses import replace
-
-    return replace(p, first_core=first)
 
 
 def check_board(placement: Placement) -> None:
@@ -477,8 +513,9 @@ def check_board(placement: Placement) -> None:
         f"hardware config with a larger board (--hw PATH.yaml)")
 
 
+@graph_pass("map_cores", provides=(ir.CoreMapping,))
 def map_cores(graph: ir.Graph, *, hw: HardwareConfig) -> ir.Graph:
-    """Record in ``meta["mapping"]`` how many cores and chips each neuron group needs on ``hw``."""
+    """Record (``CoreMapping``) how many cores and chips each neuron group needs on ``hw``."""
     placement = plan_network(graph, hw)
     check_board(placement)
-    return mark(graph, "map_cores", mapping=placement.to_json())
+    return graph.with_record(ir.CoreMapping(placement=placement.to_json()))

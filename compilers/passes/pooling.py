@@ -1,10 +1,11 @@
 """``pool_to_conv``: average pooling becomes a depthwise convolution feeding its own neuron group.
 
 Loihi has no pooling primitive. Average pooling is linear, so each ``AvgPool2d`` (kernel
-k_h × k_w, stride s) is replaced, exactly, by a ``Conv2d`` with one 1 × k_h × k_w kernel of
-weights 1 / (k_h·k_w) per channel (``groups`` = channels, same stride, no padding), followed
-by a neuron group of the pooled shape: ``ReLU`` if the pooled values are non-negative (the
-pool follows a ReLU or the input, so max(0, ·) changes nothing), else ``Identity``. From
+k_h × k_w, stride s) is replaced, exactly, by a ``Conv2d`` of the same name with one
+1 × k_h × k_w kernel of weights 1 / (k_h·k_w) per channel (``groups`` = channels, same stride,
+no padding), feeding a new neuron group ``<name>_act`` of the pooled shape, which takes over
+every edge out of the pool: ``ReLU`` if the pooled values are non-negative (the pool's signal
+comes from a ReLU group or an input, so max(0, ·) changes nothing), else ``Identity``. From
 then on the pool is an ordinary convolution layer: it is balanced, converted (integrate-and-
 fire or sigma-delta neurons), quantised (its equal weights are exact at any precision) and
 lowered to Lava's ``Conv`` like any other.
@@ -21,43 +22,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from compilers.passes.common import mark, require_chain
+from compilers.passes.common import graph_pass
 from toolkit import ir
 from toolkit.errors import GraphError
 
 __all__ = ["pool_to_conv"]
 
-#: predecessors whose output is never negative
+#: signal sources whose output is never negative
 _NON_NEGATIVE = (ir.ReLU, ir.Input)
 
 
-def _pool_layer(pool: ir.AvgPool2d, pred: ir.Node, in_shape: tuple[int, ...],
-                taken: set[str]) -> list[ir.Node]:
-    channels = in_shape[0]
-    kh, kw = pool.kernel
-    conv = ir.Conv2d(name=pool.name, weight=np.full((channels, 1, kh, kw), 1.0 / (kh * kw)),
-                     stride=pool.stride, groups=channels)
-    group_name = f"{pool.name}_act"
-    if group_name in taken:
-        raise GraphError(f"pool_to_conv: cannot name the neuron group of {pool.name!r} {group_name!r}: "
-                         "a node of that name exists")
-    group_cls = ir.ReLU if isinstance(pred, _NON_NEGATIVE) else ir.Identity
-    return [conv, group_cls(name=group_name, shape=pool.out_shape(in_shape))]
-
-
+@graph_pass("pool_to_conv")
 def pool_to_conv(graph: ir.Graph) -> ir.Graph:
     """Replace every ``AvgPool2d`` by a depthwise ``Conv2d`` and a neuron group (see module doc)."""
-    order = require_chain(graph, "pool_to_conv")
-    pools = [n for n in order if isinstance(n, ir.AvgPool2d)]
+    pools = graph.of_type(ir.AvgPool2d)
     if not pools:
-        return mark(graph, "pool_to_conv")
+        return graph
     shapes = graph.shapes()
-    taken = {n.name for n in order}
+    taken = {n.name for n in graph.nodes}
     nodes: list[ir.Node] = []
-    for n in order:
-        if isinstance(n, ir.AvgPool2d):
-            pred = graph.predecessors(n.name)[0]
-            nodes += _pool_layer(n, pred, shapes[pred.name], taken)
-        else:
+    edges = [e for e in graph.edges]
+    for n in graph.nodes:
+        if not isinstance(n, ir.AvgPool2d):
             nodes.append(n)
-    return mark(ir.Graph.chain(nodes, meta=graph.meta), "pool_to_conv")
+            continue
+        src = graph.source(n.name)
+        channels = shapes[src.name][0]
+        kh, kw = n.kernel
+        act = f"{n.name}_act"
+        if act in taken:
+            raise GraphError(f"pool_to_conv: cannot name the neuron group of {n.name!r} {act!r}: "
+                             "a node of that name exists")
+        group_cls = ir.ReLU if isinstance(graph.signal_source(n.name), _NON_NEGATIVE) else ir.Identity
+        nodes += [ir.Conv2d(name=n.name, weight=np.full((channels, 1, kh, kw), 1.0 / (kh * kw)),
+                            stride=n.stride, groups=channels),
+                  group_cls(name=act, shape=n.out_shape(shapes[src.name]))]
+        edges = [ir.Edge(act, e.dst, e.port) if e.src == n.name else e for e in edges] + [ir.Edge(n.name, act)]
+    return graph.with_nodes(nodes, edges)

@@ -1,7 +1,7 @@
 """``quantize``: weights, thresholds and biases into the chip's fixed-point formats.
 
-Per layer (synapse + the neuron group it feeds), following Lava's bit-accurate models. What
-every layer shares:
+Per neuron group and the synapses into it, following Lava's bit-accurate models. What every
+synapse shares:
 
 * weights: a signed mantissa m with |m| ≤ 2^(b−1) − 1 (b = ``synapse.weight_bits``),
   stored as the 9-bit register value r = m · 2^(9−b) that Lava's ``PyDenseModelBitAcc``
@@ -18,7 +18,13 @@ Rate coding (``LIF`` groups, binary spikes after the input):
 * e is chosen so the threshold fits its 17 bits and the current its 24 bits, and, within
   that, so the threshold keeps ≥ 10 bits of precision.
 * threshold: vth = round(θ · S) with S = in_scale · 2^e / unit (in_scale = 2^bits − 1 for
-  graded ``current`` input, 1/θ_prev for the spikes of a previous layer).
+  graded ``current`` input, 1/θ_src for the spikes of a neuron group).
+* several synapses into one group (fan-in, skips, recurrent synapses) share the group's voltage
+  scale S: it is set by the synapse of the coarsest natural scale in_scale / unit as above, and
+  every other synapse k takes the exponent e_k = ⌈log2(S · unit_k / in_scale_k)⌉ and registers
+  r_k = round(W_k · S / (in_scale_k · 2^e_k)), so that each contributes its current in the same
+  voltage units (it loses at most one bit of weight precision). A synapse without an exponent
+  register takes registers round(W_k · S / in_scale_k) instead, which must fit.
 * bias: b · S · 64 in voltage units (the voltage carries 6 fractional bits), written as
   bias_mant · 2^bias_exp with a 13-bit signed mantissa and the smallest exponent that fits.
 
@@ -41,6 +47,9 @@ b / u · 2^state_exp inside the 16-bit register; the rest of k is a right shift 
 dendritic sum. The delta threshold is vth = max(1, round(θ / u)) message units and the bias
 round(b / u) (spike_exp = 0).
 
+Sigma-delta groups take one synapse each (no fan-in) in a graph without cycles; a group may feed
+several synapses (its message unit then suits every one of them).
+
 A value that cannot be represented raises ``QuantizationError`` naming the layer, unless
 ``allow_clipping`` is set, in which case it is clipped and counted in the report. Every
 layer's report gives the relative quantisation errors and the number of clipped values.
@@ -49,27 +58,30 @@ layer's report gives the relative quantisation errors and the number of clipped 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from compilers.passes.common import Layer, layers, mark, require_chain
+from compilers.passes.common import fanin, graph_pass, groups
 from toolkit import ir
 from toolkit.errors import QuantizationError
 from toolkit.hw import HardwareConfig
+from toolkit.registry import TypeRegistry
 
 __all__ = [
     "EXPONENTS",
     "HEADROOM",
+    "PAYLOADS",
     "QUANTIZERS",
     "ExponentRange",
+    "Layer",
     "QuantContext",
     "Quantized",
+    "SynapseIn",
     "quantize",
     "quantize_weights",
-    "register_quantizer",
 ]
 
 #: Below this many threshold steps, the rate quantiser raises the exponent for precision.
@@ -98,31 +110,50 @@ class ExponentRange:
 
 
 #: synapse type -> the exponents it supports on ``hw``
-EXPONENTS: dict[type[ir.Node], Callable[[HardwareConfig], ExponentRange]] = {
-    ir.Dense: lambda hw: ExponentRange(hw.synapse.weight_exp_min, hw.synapse.weight_exp_max),
-    # Lava's PyConvModelFixed ignores weight_exp: a convolution has no exponent register.
-    ir.Conv2d: lambda hw: ExponentRange(hw.synapse.weight_exp_min, 0, folded=True),
-}
+EXPONENTS: TypeRegistry[Callable[[HardwareConfig], ExponentRange]] = TypeRegistry("weight exponents")
+EXPONENTS.add(ir.Dense, lambda hw: ExponentRange(hw.synapse.weight_exp_min, hw.synapse.weight_exp_max))
+# Lava's PyConvModelFixed ignores weight_exp: a convolution has no exponent register.
+EXPONENTS.add(ir.Conv2d, lambda hw: ExponentRange(hw.synapse.weight_exp_min, 0, folded=True))
+
+
+@dataclass(frozen=True, slots=True)
+class SynapseIn:
+    """One synapse into the group being quantised, with what its input payload is worth."""
+
+    synapse: ir.Synapse
+    source: str              # the Input or neuron group whose signal it carries
+    in_scale: float          # input payload units per float input unit (1 for binary spikes of threshold 1)
+    max_input: int           # largest input payload (1 for binary spikes)
+    exponents: ExponentRange
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """A neuron group, the synapses into it, and the (synapse, group) pairs its output feeds."""
+
+    group: ir.NeuronGroup
+    inputs: tuple[SynapseIn, ...]
+    consumers: tuple[tuple[ir.Synapse, ir.NeuronGroup], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.group.name
 
 
 @dataclass(frozen=True, slots=True)
 class QuantContext:
     hw: HardwareConfig
-    in_scale: float          # input payload units per float input unit (1 for binary spikes of threshold 1)
-    max_input: int           # largest input payload (1 for binary spikes)
     allow_clipping: bool
-    exponents: ExponentRange
-    ranges: Mapping[str, Any]          # meta["ranges"] of measure_ranges (sigma-delta only)
-    next_layer: Layer | None = None
+    ranges: ir.Ranges | None           # measure_ranges' record (sigma-delta only)
     message_bits: int = 16
     netx: bool = False       # biases in steps of 2^6 (netx writes bias_exp = 6)
 
 
 @dataclass(frozen=True, slots=True)
 class Quantized:
-    """A quantised layer, its report, and what its output payload is worth to the next layer."""
+    """A quantised group and its synapses, its report, and what its output payload is worth downstream."""
 
-    synapse: ir.Node
+    synapses: tuple[ir.Synapse, ...]
     group: ir.Node
     report: dict[str, Any]
     out_scale: float = 1.0   # output payload units per float activation unit
@@ -131,16 +162,14 @@ class Quantized:
 
 Quantizer = Callable[[Layer, QuantContext], Quantized]
 
-#: neuron-group type -> quantiser of (synapse, group)
-QUANTIZERS: dict[type[ir.Node], Quantizer] = {}
+#: neuron-group type -> quantiser of the group and its synapses
+QUANTIZERS: TypeRegistry[Quantizer] = TypeRegistry("quantiser")
 
-
-def register_quantizer(*types: type[ir.Node]) -> Callable[[Quantizer], Quantizer]:
-    def deco(fn: Quantizer) -> Quantizer:
-        for t in types:
-            QUANTIZERS[t] = fn
-        return fn
-    return deco
+#: neuron-group type -> (payload units per float unit, largest payload) of its output, known *before* the group
+#: is quantised (binary spikes of an IF group: 1/θ and 1). Lets a synapse read a group that is quantised after
+#: it (a recurrent synapse); a group without an entry must be quantised before anything reads it.
+PAYLOADS: TypeRegistry[Callable[[Any], tuple[float, int]]] = TypeRegistry("output payload")
+PAYLOADS.add(ir.LIF, lambda g: (1.0 / g.threshold, 1))
 
 
 def quantize_weights(w: np.ndarray, weight_bits: int) -> tuple[np.ndarray, float]:
@@ -199,10 +228,10 @@ def _max_dendritic_sum(r: np.ndarray, max_input: int) -> int:
 # ---------------------------------------------------------------- rate coding: LIF groups
 
 
-def _choose_exponent(theta: float, base_scale: float, max_sum: int, ctx: QuantContext,
+def _choose_exponent(theta: float, base_scale: float, max_sum: float, exps: ExponentRange, ctx: QuantContext,
                      layer_name: str) -> int:
     """Weight exponent e: threshold in range, no current overflow, enough precision."""
-    neu, exps = ctx.hw.neuron, ctx.exponents
+    neu = ctx.hw.neuron
     cur_limit = 1 << (neu.state_bits - 1 - 6)  # a << 6 must stay inside the signed state
 
     def vth(e: int) -> float:
@@ -258,40 +287,87 @@ def _quantize_bias_netx(bias_v: np.ndarray, ctx: QuantContext, layer_name: str) 
     return np.clip(mant, -mmax, mmax).astype(np.int32), np.full(mant.shape, 6, np.int32), clipped
 
 
-def _check_current(regs: _Registers, ctx: QuantContext, layer_name: str) -> None:
-    """The exact registers (after a folded exponent's rounding) must keep a << 6 inside the state."""
+def _check_current(regs: list[tuple[_Registers, int]], ctx: QuantContext, layer_name: str) -> None:
+    """The exact registers (after a folded exponent's rounding) must keep a << 6 inside the state, for the sum
+    of every synapse's largest possible current (``regs``: registers and largest input payload)."""
     cur_limit = 1 << (ctx.hw.neuron.state_bits - 1 - 6)
-    if _max_dendritic_sum(regs.r, ctx.max_input) * 2.0 ** regs.weight_exp >= cur_limit:
+    if sum(_max_dendritic_sum(r.r, m) * 2.0 ** r.weight_exp for r, m in regs) >= cur_limit:
         raise QuantizationError(f"layer {layer_name!r}: the largest possible input current overflows the "
                                 f"{ctx.hw.neuron.state_bits}-bit state; lower the input resolution")
 
 
-@register_quantizer(ir.LIF)
+def _register_max(weight_bits: int) -> int:
+    return ((1 << (weight_bits - 1)) - 1) << (_REGISTER_BITS - weight_bits)
+
+
+def _shared_scale_registers(inp: SynapseIn, w: np.ndarray, unit: float, scale: float, ctx: QuantContext,
+                            group: str) -> _Registers:
+    """Registers of a synapse into a group whose voltage scale ``scale`` (voltage units per float unit) is
+    already fixed by another synapse: W ≈ r · 2^e · in_scale / scale (see the module doc)."""
+    bits = ctx.hw.synapse.weight_bits
+    shift, m_max = _REGISTER_BITS - bits, (1 << (bits - 1)) - 1
+    exps, name = inp.exponents, inp.synapse.name
+    ratio = scale * unit / inp.in_scale     # 2^e needed for full-precision registers
+    e = math.ceil(math.log2(ratio) - 1e-12) if ratio > 0 else 0
+    if exps.folded:
+        e = min(e, 0)
+    e = max(e, exps.lo)
+    if e > exps.hi or (exps.folded and e > 0):
+        raise QuantizationError(
+            f"layer {name!r}: it feeds group {group!r} with {ratio:.3g}x the weight scale the group's voltage "
+            f"units allow (weight exponents up to {exps.hi if not exps.folded else 0}); the synapses into "
+            f"{group!r} differ too much in scale: rescale the network's layers or lower the input resolution")
+    if exps.folded and e < 0:  # no exponent register: the exponent goes into the registers
+        r = np.rint(w * scale / inp.in_scale)
+        if np.abs(r).max(initial=0) > _register_max(bits):
+            raise QuantizationError(f"layer {name!r}: its registers exceed {_register_max(bits)} at the voltage "
+                                    f"scale of group {group!r}; the synapses into it differ too much in scale")
+        return _Registers(r.astype(np.int32), 0, inp.in_scale / scale)
+    step = inp.in_scale * 2.0 ** e / scale
+    m = np.clip(np.rint(w / (step * (1 << shift))), -m_max, m_max).astype(np.int32)
+    return _Registers((m << shift).astype(np.int32), e, step)
+
+
+@QUANTIZERS.register(ir.LIF)
 def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
-    syn, group = layer.synapse, layer.group
+    group = layer.group
     if not isinstance(group, ir.LIF):
         raise QuantizationError(f"{group.name!r} is not a LIF group")
-    w = _float_weights(syn)
-    r, unit = quantize_weights(w, ctx.hw.synapse.weight_bits)
-    base_scale = ctx.in_scale / unit
-    e = _choose_exponent(group.threshold, base_scale, _max_dendritic_sum(r, ctx.max_input), ctx, syn.name)
-    regs = _registers(w, r, unit, e, ctx.exponents, syn.name)
-    _check_current(regs, ctx, syn.name)
-    scale = ctx.in_scale / regs.unit * 2.0 ** regs.weight_exp
+    if not layer.inputs:
+        raise QuantizationError(f"group {group.name!r} has no synapse; nothing sets its voltage scale")
+    bits = ctx.hw.synapse.weight_bits
+    ws = [_float_weights(i.synapse) for i in layer.inputs]
+    full = [quantize_weights(w, bits) for w in ws]
+    natural = [i.in_scale / unit for i, (_, unit) in zip(layer.inputs, full, strict=True)]
+    lead = int(np.argmin(natural))     # the coarsest synapse sets the group's scale
+    ref, (r_ref, unit_ref) = layer.inputs[lead], full[lead]
+    max_sum = sum(_max_dendritic_sum(r, i.max_input) * natural[lead] / nat
+                  for i, (r, _), nat in zip(layer.inputs, full, natural, strict=True))
+    e = _choose_exponent(group.threshold, natural[lead], max_sum, ref.exponents, ctx, ref.synapse.name)
+    lead_regs = _registers(ws[lead], r_ref, unit_ref, e, ref.exponents, ref.synapse.name)
+    scale = ref.in_scale / lead_regs.unit * 2.0 ** lead_regs.weight_exp
+    regs = [lead_regs if k == lead else _shared_scale_registers(i, ws[k], full[k][1], scale, ctx, group.name)
+            for k, i in enumerate(layer.inputs)]
+    _check_current([(r, i.max_input) for r, i in zip(regs, layer.inputs, strict=True)], ctx, ref.synapse.name)
     vth = round(group.threshold * scale)
     bias = np.zeros(group.shape) if group.bias is None else np.asarray(group.bias, dtype=np.float64)
     quantize_bias = _quantize_bias_netx if ctx.netx else _quantize_bias
-    mant, bexp, clipped = quantize_bias(bias * scale * 64.0, ctx, syn.name)
+    mant, bexp, clipped = quantize_bias(bias * scale * 64.0, ctx, ref.synapse.name)
     new_group = ir.LoihiLIF(name=group.name, shape=group.shape, vth=int(vth), bias_mant=mant, bias_exp=bexp,
                             du=int(round(group.du * 4096)) - 1 if group.du > 0 else 0,
                             dv=int(round(group.dv * 4096)), reset=group.reset)
-    report = {"layer": syn.name, "group": group.name, "mode": "rate", "weight_exp": e,
-              "weight_exp_folded": regs.weight_exp != e, "weight_unit": regs.unit,
-              "weight_rel_error": _rel_error(regs.r * regs.unit, w), "vth": int(vth), "threshold_rel_error":
-              abs(vth - group.threshold * scale) / max(group.threshold * scale, 1e-30),
-              "bias_exp_max": int(bexp.max()) if bexp.size else 0, "clipped": clipped}
-    return Quantized(syn.replace(weight=regs.r, weight_exp=regs.weight_exp), new_group, report,
-                     out_scale=1.0 / group.threshold)
+    per_synapse = {i.synapse.name: {"weight_exp": r.weight_exp, "weight_unit": r.unit,
+                                    "weight_rel_error": _rel_error(r.r * r.unit, w)}
+                   for i, r, w in zip(layer.inputs, regs, ws, strict=True)}
+    report = {"layer": ref.synapse.name, "group": group.name, "mode": "rate", "weight_exp": e,
+              "weight_exp_folded": lead_regs.weight_exp != e, "weight_unit": lead_regs.unit,
+              "weight_rel_error": _rel_error(lead_regs.r * lead_regs.unit, ws[lead]), "vth": int(vth),
+              "threshold_rel_error": abs(vth - group.threshold * scale) / max(group.threshold * scale, 1e-30),
+              "bias_exp_max": int(bexp.max()) if bexp.size else 0, "clipped": clipped,
+              "synapses": per_synapse}
+    return Quantized(tuple(i.synapse.replace(weight=r.r, weight_exp=r.weight_exp)
+                           for i, r in zip(layer.inputs, regs, strict=True)),
+                     new_group, report, out_scale=1.0 / group.threshold)
 
 
 # ---------------------------------------------------------------- sigma-delta: SigmaDelta groups
@@ -299,11 +375,11 @@ def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
 
 def _ranges(ctx: QuantContext, group: str) -> tuple[float, float]:
     """(pre_max, act_max) of ``group`` from measure_ranges."""
-    rng = ctx.ranges.get(group)
-    if rng is None:
+    rng = ctx.ranges
+    if rng is None or group not in rng.pre_max:
         raise QuantizationError(f"quantize: no calibrated range for sigma-delta group {group!r}; run "
                                 "measure_ranges before quantize (the sdn pipeline does)")
-    return float(rng["pre_max"]), float(rng["act_max"])
+    return float(rng.pre_max[group]), float(rng.act_max[group])
 
 
 def _sd_weights(w: np.ndarray, weight_bits: int) -> tuple[np.ndarray, float]:
@@ -316,30 +392,29 @@ def _sd_weights(w: np.ndarray, weight_bits: int) -> tuple[np.ndarray, float]:
     return quantize_weights(w, weight_bits)
 
 
-def _message_floor(ctx: QuantContext, pre_max: float, act_max: float, bias_max: float) -> float:
-    """Smallest message unit that keeps messages, the bias register and the next layer's dendritic sums
-    in range. A bias beyond HEADROOM · (pre_max + act_max) does not coarsen the messages: it is clipped
-    or refused when it is rounded."""
+def _message_floor(layer: Layer, ctx: QuantContext, pre_max: float, act_max: float, bias_max: float) -> float:
+    """Smallest message unit that keeps messages, the bias register and the dendritic sums of every synapse
+    the group feeds in range. A bias beyond HEADROOM · (pre_max + act_max) does not coarsen the messages: it
+    is clipped or refused when it is rounded."""
     floor = max(HEADROOM * act_max / ((1 << (ctx.message_bits - 1)) - 1),
                 min(bias_max, HEADROOM * (pre_max + act_max)) / _SD_BIAS_MAX)
-    nxt = ctx.next_layer
-    if nxt is not None:
+    for syn, nxt in layer.consumers:
         # the next layer's full-precision weight unit: a folded exponent only makes its sums smaller
-        _, unit_next = _sd_weights(_float_weights(nxt.synapse), ctx.hw.synapse.weight_bits)
-        pre_next, act_next = _ranges(ctx, nxt.group.name)
+        _, unit_next = _sd_weights(_float_weights(syn), ctx.hw.synapse.weight_bits)
+        pre_next, act_next = _ranges(ctx, nxt.name)
         acc_limit = (1 << (ctx.hw.synapse.accumulator_bits - 1)) - 1
         floor = max(floor, HEADROOM * pre_next / (unit_next * acc_limit))
-        if EXPONENTS[type(nxt.synapse)](ctx.hw).folded:
+        if _exponents(syn, ctx.hw).folded:
             floor = max(floor, _fold_floor(ctx, nxt, unit_next, act_next))
     return floor
 
 
-def _fold_floor(ctx: QuantContext, nxt: Layer, unit_next: float, act_next: float) -> float:
+def _fold_floor(ctx: QuantContext, nxt: ir.NeuronGroup, unit_next: float, act_next: float) -> float:
     """Message unit above which a next synapse without an exponent register (a convolution) needs at most
     ``_FOLD_BITS`` of its weight bits for the shift of its sums: its bias must fit the 16-bit register and
     its messages ``message_bits`` with state_exp ≤ 7 and e ≥ −_FOLD_BITS. Coarser messages here (a larger
     input unit there) cost less accuracy than fewer weight bits there."""
-    bias = getattr(nxt.group, "bias", None)
+    bias = getattr(nxt, "bias", None)
     bias_max = 0.0 if bias is None or not bias.size else float(np.abs(bias).max())
     by_bias = bias_max / (_SD_BIAS_MAX * unit_next * 2.0 ** _FOLD_BITS)
     by_messages = HEADROOM * act_next / (((1 << (ctx.message_bits - 1)) - 1) * unit_next
@@ -362,8 +437,8 @@ def _log2_ceil(ratio: float) -> int:
     return 0 if ratio <= 1.0 else math.ceil(math.log2(ratio) - 1e-12)
 
 
-def _sd_exponents(base: float, msg_floor: float, state_floor: float, bias_max: float, ctx: QuantContext,
-                  name: str) -> tuple[int, int]:
+def _sd_exponents(base: float, msg_floor: float, state_floor: float, bias_max: float, exps: ExponentRange,
+                  ctx: QuantContext, name: str) -> tuple[int, int]:
     """(state_exp, weight_exp) giving the finest message unit above ``msg_floor`` (see module doc)."""
     k = _log2_ceil(msg_floor / base)
     u = base * 2.0 ** k
@@ -378,12 +453,12 @@ def _sd_exponents(base: float, msg_floor: float, state_floor: float, bias_max: f
     se = min(k, se_max)
     if bias_max > 0:  # the scaled bias b / u · 2^state_exp should fit 16 bits: prefer a coarser state, but
         # never beyond the exponent range (the bias is then clipped or refused when it is rounded)
-        se = max(min(se, _floor_log2(_SD_BIAS_MAX * u / bias_max)), min(se, k + ctx.exponents.lo), 0)
+        se = max(min(se, _floor_log2(_SD_BIAS_MAX * u / bias_max)), min(se, k + exps.lo), 0)
     e = se - k
-    if e < ctx.exponents.lo:
+    if e < exps.lo:
         raise QuantizationError(
             f"layer {name!r}: its dendritic sums need a right shift of {-e} bits, beyond the weight exponent "
-            f"range {ctx.exponents.lo}..{ctx.exponents.hi}; lower the message bits (--message-bits)")
+            f"range {exps.lo}..{exps.hi}; lower the message bits (--message-bits)")
     return se, e
 
 
@@ -416,20 +491,26 @@ def _sd_register(value: np.ndarray, limit: int, what: str, ctx: QuantContext, na
     return np.clip(v, -limit, limit).astype(np.int32), clipped
 
 
-@register_quantizer(ir.SigmaDelta)
+@QUANTIZERS.register(ir.SigmaDelta)
 def _quantize_sigma_delta(layer: Layer, ctx: QuantContext) -> Quantized:
-    syn, group = layer.synapse, layer.group
+    group = layer.group
     if not isinstance(group, ir.SigmaDelta):
         raise QuantizationError(f"{group.name!r} is not a SigmaDelta group")
+    if len(layer.inputs) != 1:
+        raise QuantizationError(
+            f"sigma-delta group {group.name!r} has {len(layer.inputs)} synapses into it; sigma-delta conversion "
+            "takes one synapse per group (no fan-in, skips or recurrence) for now: compile with --mode rate")
+    (inp,) = layer.inputs
+    syn = inp.synapse
     pre_max, act_max = _ranges(ctx, group.name)
     bias = np.zeros(group.shape) if group.bias is None else np.asarray(group.bias, dtype=np.float64)
     bias_max = float(np.abs(bias).max()) if bias.size else 0.0
     w = _float_weights(syn)
     r, unit = _sd_weights(w, ctx.hw.synapse.weight_bits)
-    in_unit = 1.0 / ctx.in_scale
-    se, e = _sd_exponents(unit * in_unit, _message_floor(ctx, pre_max, act_max, bias_max),
-                          _state_floor(ctx, pre_max, act_max), bias_max, ctx, syn.name)
-    regs = _registers(w, r, unit, e, ctx.exponents, syn.name)
+    in_unit = 1.0 / inp.in_scale
+    se, e = _sd_exponents(unit * in_unit, _message_floor(layer, ctx, pre_max, act_max, bias_max),
+                          _state_floor(ctx, pre_max, act_max), bias_max, inp.exponents, ctx, syn.name)
+    regs = _registers(w, r, unit, e, inp.exponents, syn.name)
     acc_use = _check_accumulator(regs, pre_max, in_unit, ctx, syn.name)
     u = regs.unit * in_unit * 2.0 ** (se - regs.weight_exp)   # float activation per message unit
     vth, vth_clipped = _sd_register(np.array([max(1.0, round(group.threshold / u))]),
@@ -445,74 +526,92 @@ def _quantize_sigma_delta(layer: Layer, ctx: QuantContext) -> Quantized:
               "message_bits": ctx.message_bits, "message_bits_used": int(math.ceil(math.log2(max_message + 1))) + 1,
               "accumulator_use": acc_use, "vth": int(vth[0]), "threshold": float(vth[0]) * u,
               "bias_rel_error": _rel_error(mant * u, bias), "clipped": clipped + vth_clipped}
-    return Quantized(syn.replace(weight=regs.r, weight_exp=regs.weight_exp), new_group, report,
+    return Quantized((syn.replace(weight=regs.r, weight_exp=regs.weight_exp),), new_group, report,
                      out_scale=1.0 / u, max_output=int(math.ceil(max_message)))
 
 
 # ---------------------------------------------------------------- the pass
 
 
-def _input_context(graph: ir.Graph) -> tuple[float, int]:
-    inp = graph.of_type(ir.Input)[0]
+def _exponents(syn: ir.Synapse, hw: HardwareConfig) -> ExponentRange:
+    fn = EXPONENTS.of(syn)
+    if fn is None:
+        raise QuantizationError(f"quantize: no weight format for {type(syn).__name__} {syn.name!r} "
+                                f"(supported: {EXPONENTS.supported()})")
+    return fn(hw)
+
+
+def _check_graded(graph: ir.Graph, hw: HardwareConfig, message_bits: int) -> None:
+    graded_in = [i for i in graph.of_type(ir.Input) if i.encoding.graded]
+    sd = bool(graph.of_type(ir.SigmaDelta))
+    if (graded_in or sd) and not hw.synapse.graded_spikes:
+        what = f"input {graded_in[0].name!r} is {graded_in[0].encoding.value}" if graded_in else "sigma-delta groups"
+        raise QuantizationError(f"{hw.name} has no graded spikes ({what}): use input encoding rate or poisson "
+                                "and the rate conversion mode, not sdn")
+    for inp in graph.of_type(ir.Input):
+        if sd and not inp.bits < message_bits <= hw.synapse.max_message_bits:
+            raise QuantizationError(f"message_bits must be in {inp.bits + 1}..{hw.synapse.max_message_bits} "
+                                    f"({hw.name}: synapse.max_message_bits; input {inp.name!r} has {inp.bits}-bit "
+                                    f"levels), got {message_bits}")
+
+
+def _input_payload(inp: ir.Input) -> tuple[float, int]:
     if inp.encoding.graded:
         q = (1 << inp.bits) - 1
         return float(q), q
     return 1.0, 1
 
 
-def _exponents(syn: ir.Synapse, hw: HardwareConfig) -> ExponentRange:
-    fn = EXPONENTS.get(type(syn))
+def _payload(src: ir.Node, done: dict[str, Quantized], reader: str) -> tuple[float, int]:
+    """(payload units per float unit, largest payload) of what ``src`` sends to the synapse ``reader``."""
+    if isinstance(src, ir.Input):
+        return _input_payload(src)
+    if src.name in done:
+        return done[src.name].out_scale, done[src.name].max_output
+    fn = PAYLOADS.of(src)
     if fn is None:
-        known = ", ".join(sorted(t.__name__ for t in EXPONENTS))
-        raise QuantizationError(f"quantize: no weight format for {type(syn).__name__} {syn.name!r} "
-                                f"(supported: {known})")
-    return fn(hw)
+        raise QuantizationError(f"quantize: synapse {reader!r} reads {type(src).__name__} {src.name!r} before it "
+                                "is quantised (a recurrent synapse), and that group's output scale is known only "
+                                f"after (groups whose scale is known before: {PAYLOADS.supported()})")
+    return fn(src)
 
 
-def _check_graded(graph: ir.Graph, hw: HardwareConfig, message_bits: int) -> None:
-    inp = graph.of_type(ir.Input)[0]
-    graded = inp.encoding.graded or bool(graph.of_type(ir.SigmaDelta))
-    if graded and not hw.synapse.graded_spikes:
-        raise QuantizationError(f"{hw.name} has no graded spikes: use input encoding rate or poisson, "
-                                f"not {inp.encoding.value}, and the rate conversion mode, not sdn")
-    if graph.of_type(ir.SigmaDelta) and not inp.bits < message_bits <= hw.synapse.max_message_bits:
-        raise QuantizationError(f"message_bits must be in {inp.bits + 1}..{hw.synapse.max_message_bits} "
-                                f"({hw.name}: synapse.max_message_bits; the input has {inp.bits}-bit levels), "
-                                f"got {message_bits}")
-
-
+@graph_pass("quantize", requires=(ir.Converted,), provides=(ir.Quantization,))
 def quantize(graph: ir.Graph, *, hw: HardwareConfig, allow_clipping: bool = False,
              message_bits: int = 16, netx_compatible: bool = False) -> ir.Graph:
-    """Quantise every layer of a converted (spiking, float) graph for ``hw``.
+    """Quantise every neuron group of a converted (spiking, float) graph, and the synapses into it, for ``hw``.
 
     ``message_bits`` is the signed width of sigma-delta graded spikes (ignored by rate coding).
     ``netx_compatible``: what lava-dl netx can express exactly: no weight exponent register (a
     negative exponent is folded into the registers, a positive one not used) and biases in
-    steps of 2^6.
+    steps of 2^6. Groups are visited in dependency order (``Graph.topological``).
     """
-    require_chain(graph, "quantize")
     _check_graded(graph, hw, message_bits)
-    in_scale, max_input = _input_context(graph)
-    ranges = graph.meta.get("ranges", {})
-    lays = layers(graph)
+    ctx = QuantContext(hw=hw, allow_clipping=allow_clipping, ranges=graph.record(ir.Ranges),
+                       message_bits=message_bits, netx=netx_compatible)
+    consumers: dict[str, list[tuple[ir.Synapse, ir.NeuronGroup]]] = {}
+    for g in graph.of_type(ir.NeuronGroup):
+        for f in fanin(graph, g.name):
+            consumers.setdefault(f.source.name, []).append((f.synapse, g))
+    done: dict[str, Quantized] = {}
     replaced: dict[str, ir.Node] = {}
     reports = []
-    for layer in lays:
-        fn = QUANTIZERS.get(type(layer.group))
+    for group in groups(graph):
+        fn = QUANTIZERS.of(group)
         if fn is None:
-            known = ", ".join(sorted(t.__name__ for t in QUANTIZERS))
-            raise QuantizationError(f"quantize: no quantiser for {type(layer.group).__name__} "
-                                    f"{layer.group.name!r} (supported: {known}); convert the graph first")
-        exps = _exponents(layer.synapse, hw)
-        if netx_compatible:
-            exps = ExponentRange(exps.lo, min(exps.hi, 0), folded=True)
-        ctx = QuantContext(hw=hw, in_scale=in_scale, max_input=max_input, allow_clipping=allow_clipping,
-                           exponents=exps, ranges=ranges,
-                           next_layer=lays[layer.index + 1] if layer.index + 1 < len(lays) else None,
-                           message_bits=message_bits, netx=netx_compatible)
-        res = fn(layer, ctx)
-        replaced[layer.synapse.name], replaced[layer.group.name] = res.synapse, res.group
+            raise QuantizationError(f"quantize: no quantiser for {type(group).__name__} {group.name!r} "
+                                    f"(supported: {QUANTIZERS.supported()}); convert the graph first")
+        inputs = []
+        for f in fanin(graph, group.name):
+            exps = _exponents(f.synapse, hw)
+            if netx_compatible:
+                exps = ExponentRange(exps.lo, min(exps.hi, 0), folded=True)
+            scale, top = _payload(f.source, done, f.synapse.name)
+            inputs.append(SynapseIn(f.synapse, f.source.name, scale, top, exps))
+        res = fn(Layer(group, tuple(inputs), tuple(consumers.get(group.name, ()))), ctx)
+        done[group.name] = res
+        for syn in res.synapses:
+            replaced[syn.name] = syn
+        replaced[group.name] = res.group
         reports.append(res.report)
-        in_scale, max_input = res.out_scale, res.max_output
-    nodes = [replaced.get(n.name, n) for n in graph.nodes]
-    return mark(graph.with_nodes(nodes), "quantize", hw=hw.name, quantization=reports)
+    return graph.replace_nodes(replaced).with_record(ir.Quantization(hw=hw.name, layers=tuple(reports)))

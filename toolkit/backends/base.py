@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RunResult"]
+from toolkit import ir
+from toolkit.encoding import input_levels
+from toolkit.errors import DataError
+
+__all__ = ["RunResult", "input_batches"]
+
+
+def input_batches(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Integer input levels (N, *shape) for every Input of ``graph``, from samples ``x`` in [0, 1]: one array for a
+    graph with one Input, else a mapping from each Input's name to its samples (all with the same N)."""
+    inputs = graph.of_type(ir.Input)
+    if not isinstance(x, Mapping):
+        if len(inputs) != 1:
+            raise DataError(f"the network has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); pass the "
+                            "samples as a mapping from input name to array")
+        x = {inputs[0].name: x}
+    names = {i.name for i in inputs}
+    if set(x) != names:
+        raise DataError(f"samples given for inputs {sorted(x)}, but the network's inputs are {sorted(names)}")
+    levels = {i.name: input_levels(x[i.name], i) for i in inputs}
+    counts = {name: len(v) for name, v in levels.items()}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"every input needs the same number of samples, got {counts}")
+    return levels
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,14 @@ Lava silently picks floating-point models that misread fixed-point parameters.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from toolkit import ir
-from toolkit.backends.base import RunResult
-from toolkit.encoding import input_levels
+from toolkit.backends.base import RunResult, input_batches
 from toolkit.lavacompat import require_lava
 
 __all__ = ["run_lava"]
@@ -32,10 +31,12 @@ def _sim_config() -> Any:
     return Loihi2SimCfg(select_tag="fixed_pt")
 
 
-def run_lava(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, record: Iterable[str] = (),
+def run_lava(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, timesteps: int | None = None,
+             record: Iterable[str] = (),
              progress: bool = True, chunk_samples: int = 20, run_cfg: Any = None,
              hardware: bool = False) -> RunResult:
-    """Run samples ``x`` (N, *input shape) in [0, 1] through ``graph`` in Lava.
+    """Run samples ``x`` (N, *input shape) in [0, 1] through ``graph`` in Lava (for a graph with several inputs,
+    a mapping from each Input's name to its samples).
 
     ``record`` names neuron groups whose state (LIF: ``u``, ``v``; sigma-delta: ``sigma``,
     ``act``, ``residue``, and ``error`` with cum_error) and output ``s`` are probed every step
@@ -46,9 +47,9 @@ def run_lava(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, re
 
     from compilers.lava.lower import lower_to_lava
 
-    t = int(timesteps or graph.meta.get("timesteps") or 32)
-    inp = graph.of_type(ir.Input)[0]
-    levels = input_levels(x, inp)
+    t = int(timesteps or graph.timesteps or 32)
+    levels = input_batches(graph, x)
+    n = len(next(iter(levels.values())))
     build = lower_to_lava(graph, levels, timesteps=t, hardware=hardware)
     monitors = _probe(build, list(record))
     cfg = run_cfg if run_cfg is not None else _sim_config()
@@ -58,9 +59,9 @@ def run_lava(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, re
         counts = np.asarray(build.counter.counts.get(), dtype=np.int64)
         traces = _read_traces(build, monitors)
     finally:
-        build.source.stop()
+        build.runner.stop()
     wall = time.perf_counter() - start
-    return RunResult(backend="loihi2" if hardware else "lava-sim", scores=counts.reshape(len(levels), -1),
+    return RunResult(backend="loihi2" if hardware else "lava-sim", scores=counts.reshape(n, -1),
                      timesteps=t, wall_s=wall, total_steps=build.total_steps, traces=traces)
 
 
@@ -71,7 +72,7 @@ def _run_chunks(build: Any, cfg: Any, run_steps: Any, chunk: int, progress: bool
         done = 0
         while done < total:
             k = min(chunk, total - done)
-            build.source.run(condition=run_steps(num_steps=k), run_cfg=cfg)
+            build.runner.run(condition=run_steps(num_steps=k), run_cfg=cfg)
             done += k
             bar.update(min(build.n_samples, done // build.timesteps) - bar.n)
 
@@ -99,7 +100,7 @@ def _read_traces(build: Any, monitors: dict[str, dict[str, tuple[Any, Any]]]) ->
     out: dict[str, dict[str, np.ndarray]] = {}
     n, t = build.n_samples, build.timesteps
     for name, mons in monitors.items():
-        k, proc_name = build.depths[name], build.processes[name].name
+        k, proc_name = build.offsets[name], build.processes[name].name
         out[name] = {}
         for trace, (mon, var) in mons.items():
             arr = ir_layout(np.asarray(mon.get_data()[proc_name][var.name])[k:k + n * t])

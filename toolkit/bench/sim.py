@@ -11,8 +11,9 @@ The same compiled network and the same input images go through both backends in 
 Throughput is samples × timesteps per second (wall time of the run, Lava's compile and
 start-up included, as a user experiences it). The reference runs with its default engine
 (event-driven where it applies, see ``toolkit.backends.reference.events``) and, for
-comparison, with its NumPy node rules. Both are set against the machine's measured float32
-matrix-multiply rate:
+comparison, with each of its NumPy engines that accepts the graph (``nodes``: node by node over
+all steps, graphs without cycles; ``step``: step by step, every graph). Both are set against the
+machine's measured float32 matrix-multiply rate:
 
 * the *dense bound* is the sample-steps per second a simulator would reach doing nothing but
   the network's dense synaptic arithmetic (Σ fan-in × neurons multiply-adds per sample-step)
@@ -74,32 +75,32 @@ def dense_macs_per_step(graph: Any) -> int:
 
 
 def synaptic_events_per_step(graph: Any, x: np.ndarray, timesteps: int) -> float:
-    """Mean additions per sample-step of per-spike synaptic accumulation: Σ non-zero inputs × fan-out."""
+    """Mean additions per sample-step of per-spike synaptic accumulation: Σ over synapses of the non-zero
+    inputs of its source × its fan-out."""
     from toolkit import ir
     from toolkit.backends.reference import simulate
     from toolkit.backends.reference.encode import encode_batch
     from toolkit.encoding import input_levels
 
-    if not graph.is_chain() or not len(x):
+    inputs = graph.of_type(ir.Input)
+    if len(inputs) != 1 or not len(x):
         return float("nan")
-    inp = graph.of_type(ir.Input)[0]
+    (inp,) = inputs
     groups = [n.name for n in graph.nodes if isinstance(n, ir.NeuronGroup)]
-    traces = simulate(graph, x, timesteps=timesteps, record=groups, engine="numpy").traces
+    traces = simulate(graph, x, timesteps=timesteps, record=groups, engine="step").traces
     q = input_levels(x, inp)
     if inp.encoding is ir.Encoding.CURRENT:  # one dendritic sum per sample, not per step
-        active = float(np.count_nonzero(q)) / (len(x) * timesteps)
+        active = {inp.name: float(np.count_nonzero(q)) / (len(x) * timesteps)}
     else:
-        active = float(np.count_nonzero(encode_batch(q, timesteps, inp, first_index=0))) / (len(x) * timesteps)
+        active = {inp.name: float(np.count_nonzero(encode_batch(q, timesteps, inp, first_index=0)))
+                  / (len(x) * timesteps)}
+    active.update({g: float(np.count_nonzero(traces[g]["s"])) / (len(x) * timesteps) for g in groups})
     shapes = graph.shapes()
     events = 0.0
-    prev = inp.name
-    for n in graph.topological()[1:]:
-        if isinstance(n, ir.Synapse):
-            fan_out = n.fan_in * int(np.prod(shapes[n.name])) / int(np.prod(shapes[prev]))
-            events += active * fan_out
-        elif isinstance(n, ir.NeuronGroup):
-            active = float(np.count_nonzero(traces[n.name]["s"])) / (len(x) * timesteps)
-        prev = n.name
+    for n in graph.of_type(ir.Synapse):
+        src = graph.signal_source(n.name).name
+        fan_out = n.fan_in * int(np.prod(shapes[n.name])) / int(np.prod(shapes[src]))
+        events += active[src] * fan_out
     return events
 
 
@@ -119,13 +120,14 @@ def run_bench(net: Path, data: str, *, data_dir: Path | None = None, lava_sample
     graph = load_network(net)
     test = load_dataset(data, data_dir=data_dir)[1]
     small, full = test.take(lava_samples), test.take(limit)
-    t = int(timesteps or graph.meta.get("timesteps") or 32)
+    t = int(timesteps or graph.timesteps or 32)
     # the reference first, best of REPEATS (Lava's worker processes take a moment to go away after a run)
     simulate(graph, full.x[:8], timesteps=t)  # compile the event engine's kernel (cached on disk after the first run)
     runs = [simulate(graph, full.x, timesteps=t, progress=progress) for _ in range(REPEATS)]
     ref = min(runs, key=lambda r: r.wall_s)
     ref_wall = ref.wall_s
-    spec = simulate(graph, full.x, timesteps=t, progress=progress, engine="numpy")
+    others = {e: simulate(graph, full.x, timesteps=t, progress=progress, engine=e)
+              for e in (("nodes", "step") if graph.is_acyclic() else ("step",))}
     lava = run_lava(graph, small.x, timesteps=t, progress=progress)
     ref_small = simulate(graph, small.x, timesteps=t)
     mismatches = int(np.sum(np.any(ref_small.scores != lava.scores, axis=1)))
@@ -141,8 +143,8 @@ def run_bench(net: Path, data: str, *, data_dir: Path | None = None, lava_sample
         "reference_engine": ref.engine, "reference_samples": len(full), "reference_wall_s": ref_wall,
         "reference_wall_s_runs": [r.wall_s for r in runs],
         "reference_steps_per_s": ref_rate,
-        "numpy_engine_wall_s": spec.wall_s, "numpy_engine_steps_per_s": len(full) * t / spec.wall_s,
-        "engines_agree": all(np.array_equal(r.scores, spec.scores) for r in runs),
+        "engines": {e: {"wall_s": r.wall_s, "steps_per_s": len(full) * t / r.wall_s} for e, r in others.items()},
+        "engines_agree": all(np.array_equal(r.scores, o.scores) for r in runs for o in others.values()),
         "ratio": ref_rate / lava_rate, "mismatches": mismatches,
         "lava_accuracy": lava.accuracy(small.y), "reference_accuracy_same_images": ref_small.accuracy(small.y),
         "reference_accuracy": ref.accuracy(full.y),
@@ -161,9 +163,10 @@ def _print(r: dict[str, Any]) -> None:
           f"{r['reference_wall_s']:8.2f} s  "
           f"{r['reference_steps_per_s']:12,.0f} sample-steps/s  accuracy {r['reference_accuracy']:.4f}  "
           f"({r['reference_engine']} engine)")
-    print(f"  reference, numpy: {r['reference_samples']:6d} images in {r['numpy_engine_wall_s']:8.2f} s  "
-          f"{r['numpy_engine_steps_per_s']:12,.0f} sample-steps/s  (the node rules; same outputs: "
-          f"{'yes' if r['engines_agree'] else 'NO'})")
+    for name, e in r["engines"].items():
+        print(f"  reference, {name:5s}: {r['reference_samples']:6d} images in {e['wall_s']:8.2f} s  "
+              f"{e['steps_per_s']:12,.0f} sample-steps/s  (NumPy {name} engine)")
+    print(f"  every reference engine gives the same outputs: {'yes' if r['engines_agree'] else 'NO'}")
     print(f"  ratio reference / Lava: {r['ratio']:,.0f}x; output mismatches on the {r['lava_samples']} shared "
           f"images: {r['mismatches']}")
     print(f"  machine float32 matmul: {r['matmul_gflops']:.0f} GFLOP/s; dense synaptic work "

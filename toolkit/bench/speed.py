@@ -38,8 +38,9 @@ class _Stepper:
     def __init__(self, arch: Arch, batch: int) -> None:
         import torch
 
+        from toolkit.config import OptimizerKind
         from toolkit.training import RuleStepper, build_model
-        from toolkit.training.trainer import OptimizerKind, make_optimizer
+        from toolkit.training.trainer import make_optimizer
 
         self.model = build_model(arch, seed=0)
         self.opt = make_optimizer(self.model, OptimizerKind.ADAM, 1e-3)

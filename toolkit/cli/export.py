@@ -20,7 +20,7 @@ def run(a: argparse.Namespace) -> int:
 
     graph = load_network(a.net)
     write_netx(graph, a.out)
-    t = int(graph.meta.get("timesteps") or 1)
+    t = int(graph.timesteps or 1)
     print(f"wrote {a.out}: {len(netx_layers(graph)) - 1} dense CUBA layer(s) after a spike input; netx runs it "
           f"exactly as our Lava lowering does; load it with lava.lib.dl.netx.hdf5.Network(net_config='{a.out}', "
           f"reset_interval={t}, reset_offset=1) to reset every {t}-step sample as the compiled network does")

@@ -28,7 +28,10 @@ def _hw(a: argparse.Namespace, graph: Any, report: dict[str, Any]) -> Any:
     path = report.get("hw_config")
     if path and Path(path).is_file():
         return load_hw(path)
-    return load_hw(graph.meta.get("mapping", {}).get("hw") or graph.meta.get("hw") or "loihi2")
+    from toolkit import ir
+
+    mapping, quant = graph.record(ir.CoreMapping), graph.record(ir.Quantization)
+    return load_hw((mapping.placement.get("hw") if mapping else None) or (quant.hw if quant else None) or "loihi2")
 
 
 def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, str] | None:
@@ -47,7 +50,7 @@ def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, s
     if int(np.prod(test.shape)) != int(np.prod(inp.shape)):
         raise DataError(f"dataset {a.data!r} has samples of shape {test.shape} but the network's input is "
                         f"{tuple(inp.shape)}; pass a matching --data, or --data none for resources only")
-    t = int(graph.meta.get("timesteps") or 32)
+    t = int(graph.timesteps or 32)
     traces = simulate(graph, test.x, timesteps=t, record=[lp.group for lp in placement.layers]).traces
     events = {name: tr["s"] for name, tr in traces.items()}
     events[inp.name] = input_events(graph, test.x, t)

@@ -1,4 +1,17 @@
-"""``check_graph``: a pure structural check of an IR graph, with every problem listed."""
+"""``check_graph``: a pure structural check of an IR graph, with every problem listed.
+
+What makes a graph valid (``toolkit.ir.core`` defines ports, flows and delays):
+
+* names are non-empty and unique; every edge joins two known nodes, into a port its target
+  declares, carrying the flow that port accepts, and no edge is listed twice;
+* a port that is not ``many`` has exactly one edge (at most one if it is optional); a synapse
+  feeds exactly one neuron group port; an ``Output`` feeds nothing;
+* there is at least one ``Input`` and one ``Output``;
+* every cycle passes through a synapse with a delay of at least one step (delays are >= 0);
+* shapes agree: each node's registered check (``CHECKS``, falling back to the parent class) is
+  given the shape at its ``in`` port, and every synapse into a neuron group delivers as many
+  values as the group has neurons.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +21,19 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import GraphError
-from toolkit.ir.core import Graph, NeuronGroup, Node
+from toolkit.ir.core import Flow, Graph, NeuronGroup, Node, Synapse
 from toolkit.ir.io import Input, Output
 from toolkit.ir.neurons import LoihiSigmaDelta
 from toolkit.ir.synapses import AvgPool2d, Conv2d, Dense, Flatten
+from toolkit.registry import TypeRegistry
 
-__all__ = ["check_graph", "graph_problems", "register_check"]
+__all__ = ["CHECKS", "check_graph", "graph_problems", "register_check"]
+
+Check = Callable[[Any, tuple[int, ...]], "str | None"]
+
+#: node type -> check(node, shape at its ``in`` port) -> a problem or None
+CHECKS: TypeRegistry[Check] = TypeRegistry("structural check")
+register_check = CHECKS.register
 
 
 def check_graph(graph: Graph) -> Graph:
@@ -29,11 +49,11 @@ def graph_problems(graph: Graph) -> list[str]:
     problems = _name_problems(graph) + _edge_problems(graph)
     if problems:
         return problems
-    problems += _io_problems(graph)
+    problems += _degree_problems(graph) + _io_problems(graph)
     try:
         graph.topological()
-    except ValueError:
-        return [*problems, "the edges form a cycle; only feed-forward graphs are supported"]
+    except GraphError as exc:
+        problems.append(str(exc))
     if problems:
         return problems
     return _shape_problems(graph)
@@ -47,83 +67,105 @@ def _name_problems(graph: Graph) -> list[str]:
     return out
 
 
+def _edge_problem(graph: Graph, e: Any) -> str | None:
+    for end in (e.src, e.dst):
+        if end not in graph:
+            return f"edge {e} refers to unknown node {end!r}"
+    src, dst = graph.node(e.src), graph.node(e.dst)
+    port = dst.port(e.port)
+    if port is None:
+        ports = ", ".join(p.name for p in dst.PORTS) or "none"
+        return f"edge {e}: {type(dst).__name__} {dst.name!r} has no port {e.port!r} (its ports: {ports})"
+    if src.OUTPUT is None:
+        return f"edge {e}: {type(src).__name__} {src.name!r} has no output"
+    if src.OUTPUT is not port.accepts:
+        what = {Flow.SIGNAL: "a signal (from an input, a neuron group or a reshape)",
+                Flow.CURRENT: "synaptic current (from a synapse)"}[port.accepts]
+        return (f"edge {e}: port {e.port!r} of {type(dst).__name__} {dst.name!r} takes {what}, but "
+                f"{type(src).__name__} {src.name!r} sends {src.OUTPUT.value}")
+    return None
+
+
 def _edge_problems(graph: Graph) -> list[str]:
-    names = {n.name for n in graph.nodes}
-    out = []
-    for a, b in graph.edges:
-        for end in (a, b):
-            if end not in names:
-                out.append(f"edge {a!r} -> {b!r} refers to unknown node {end!r}")
-        if a == b:
-            out.append(f"edge {a!r} -> {b!r} is a self-loop")
+    out = [p for p in (_edge_problem(graph, e) for e in graph.edges) if p]
     if len(set(graph.edges)) != len(graph.edges):
         out.append("an edge is listed twice")
     return out
 
 
+def _degree_problems(graph: Graph) -> list[str]:
+    out = []
+    for n in graph.nodes:
+        for port in n.PORTS:
+            k = len(graph.in_edges(n.name, port.name))
+            if not port.many and (k > 1 or (port.required and k == 0)):
+                need = "exactly one" if port.required else "at most one"
+                out.append(f"{type(n).__name__} {n.name!r}: port {port.name!r} has {k} incoming edges; it takes {need}")
+        k_out = len(graph.out_edges(n.name))
+        if n.OUTPUT is Flow.CURRENT and k_out != 1:
+            out.append(f"{type(n).__name__} {n.name!r} feeds {k_out} neuron group ports; a synapse feeds exactly one "
+                       "(add a synapse per target)")
+        if isinstance(n, Synapse) and (not isinstance(n.delay, int) or n.delay < 0):
+            out.append(f"{type(n).__name__} {n.name!r}: delay must be an integer >= 0, got {n.delay!r}")
+    return out
+
+
 def _io_problems(graph: Graph) -> list[str]:
     out = []
-    inputs, outputs = graph.of_type(Input), graph.of_type(Output)
-    if len(inputs) != 1:
-        out.append(f"a graph needs exactly one Input node, found {len(inputs)}")
-    if not outputs:
+    if not graph.of_type(Input):
+        out.append("a graph needs at least one Input node, found none")
+    if not graph.of_type(Output):
         out.append("a graph needs at least one Output node, found none")
-    for n in graph.nodes:
-        n_in = len(graph.predecessors(n.name))
-        if isinstance(n, Input):
-            if n_in:
-                out.append(f"Input {n.name!r} must have no incoming edge")
-        elif n_in != 1:
-            out.append(f"{type(n).__name__} {n.name!r} has {n_in} incoming edges; "
-                       "exactly one is supported")
-        if isinstance(n, Output) and graph.successors(n.name):
-            out.append(f"Output {n.name!r} must have no outgoing edge")
     return out
 
 
 def _shape_problems(graph: Graph) -> list[str]:
+    try:
+        shapes = graph.shapes()
+    except (GraphError, ValueError, TypeError, IndexError) as exc:
+        return [f"shapes cannot be inferred: {exc}"]
     out: list[str] = []
-    shapes: dict[str, tuple[int, ...]] = {}
-    for n in graph.topological():
-        if isinstance(n, Input):
-            shapes[n.name] = tuple(n.shape)
-            continue
-        in_shape = shapes[graph.predecessors(n.name)[0].name]
+    for n in graph.nodes:
+        preds = graph.predecessors(n.name, "in")
+        in_shape = shapes[preds[0].name] if preds else ()
         problem = _node_problem(n, in_shape)
+        if problem is None and isinstance(n, NeuronGroup):
+            problem = _dendrite_problem(graph, n, shapes)
         if problem:
             out.append(f"{type(n).__name__} {n.name!r}: {problem}")
-            return out  # later shapes would be meaningless
-        shapes[n.name] = n.out_shape(in_shape)
     return out
 
 
-Check = Callable[[Any, tuple[int, ...]], "str | None"]
-
-#: Structural checks per node type. Neuron groups without an entry get the generic
-#: shape check; any other node type without an entry is reported as unsupported.
-_CHECKS: dict[type[Node], Check] = {}
-
-
-def register_check(*types: type[Node]) -> Callable[[Check], Check]:
-    """Decorator: the function checks nodes of ``types`` given their input shape."""
-    def deco(fn: Check) -> Check:
-        for t in types:
-            _CHECKS[t] = fn
-        return fn
-    return deco
+def _dendrite_problem(graph: Graph, n: NeuronGroup, shapes: dict[str, tuple[int, ...]]) -> str | None:
+    size = int(np.prod(n.shape))
+    for e in graph.in_edges(n.name):
+        got = int(np.prod(shapes[e.src]))
+        if got != size:
+            return f"synapse {e.src!r} delivers {got} values into port {e.port!r} of a group of {size} neurons"
+    return None
 
 
 def _node_problem(n: Node, in_shape: tuple[int, ...]) -> str | None:
     for field, arr in n.arrays().items():
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             return f"{field} contains NaN or infinite values"
-    check = _CHECKS.get(type(n))
-    if check is None and isinstance(n, (NeuronGroup, Output)):
-        check = _group_problem
+    check = CHECKS.of(n)
     if check is None:
-        known = ", ".join(sorted(t.__name__ for t in _CHECKS))
-        return f"no structural check for node type {type(n).__name__} (checked types: {known})"
+        return f"no structural check for node type {type(n).__name__} (checked types: {CHECKS.supported()})"
     return check(n, in_shape)
+
+
+@register_check(Input)
+def _input_problem(n: Input, in_shape: tuple[int, ...]) -> str | None:
+    if not n.shape or min(n.shape) < 1:
+        return f"shape must be a non-empty tuple of positive sizes, got {n.shape}"
+    return None
+
+
+def _feedback_problem(n: Synapse) -> str | None:
+    if n.feedback is not None and n.rule is None:
+        return "carries a feedback matrix but no learning rule"
+    return None
 
 
 @register_check(Dense)
@@ -134,7 +176,7 @@ def _dense_problem(n: Dense, in_shape: tuple[int, ...]) -> str | None:
         return f"weight expects {n.in_features} inputs but its input has shape {in_shape}"
     if n.bias is not None and n.bias.shape != (n.out_features,):
         return f"bias must have shape ({n.out_features},), got {n.bias.shape}"
-    return None
+    return _feedback_problem(n)
 
 
 @register_check(Conv2d)
@@ -154,7 +196,7 @@ def _conv_problem(n: Conv2d, in_shape: tuple[int, ...]) -> str | None:
         return f"kernel larger than the padded input {in_shape}"
     if n.bias is not None and n.bias.shape != (n.weight.shape[0],):
         return f"bias must have shape ({n.weight.shape[0]},), got {n.bias.shape}"
-    return None
+    return _feedback_problem(n)
 
 
 @register_check(Flatten)
@@ -173,6 +215,23 @@ def _pool_problem(n: AvgPool2d, in_shape: tuple[int, ...]) -> str | None:
     return None
 
 
+@register_check(Output)
+def _output_problem(n: Output, in_shape: tuple[int, ...]) -> str | None:
+    if int(np.prod(n.shape)) != int(np.prod(in_shape)):
+        return f"shape {tuple(n.shape)} does not match its input's shape {in_shape}"
+    return None
+
+
+@register_check(NeuronGroup)
+def _group_problem(n: NeuronGroup, in_shape: tuple[int, ...]) -> str | None:
+    shape = tuple(n.shape)
+    for field in ("bias", "bias_mant", "bias_exp"):
+        arr = getattr(n, field, None)
+        if arr is not None and arr.shape != shape:
+            return f"{field} must have shape {shape}, got {arr.shape}"
+    return None
+
+
 @register_check(LoihiSigmaDelta)
 def _sigma_delta_problem(n: LoihiSigmaDelta, in_shape: tuple[int, ...]) -> str | None:
     if not (0 <= n.state_exp <= 7 and 0 <= n.spike_exp <= 7):
@@ -182,14 +241,3 @@ def _sigma_delta_problem(n: LoihiSigmaDelta, in_shape: tuple[int, ...]) -> str |
     if not 1 <= n.message_bits <= 32:
         return f"message_bits must be in 1..32, got {n.message_bits}"
     return _group_problem(n, in_shape)
-
-
-def _group_problem(n: Node, in_shape: tuple[int, ...]) -> str | None:
-    shape = tuple(n.shape) if isinstance(n, (NeuronGroup, Output)) else in_shape
-    if int(np.prod(shape)) != int(np.prod(in_shape)):
-        return f"shape {shape} does not match its input's shape {in_shape}"
-    for field in ("bias", "bias_mant", "bias_exp"):
-        arr = getattr(n, field, None)
-        if arr is not None and arr.shape != shape:
-            return f"{field} must have shape {shape}, got {arr.shape}"
-    return None

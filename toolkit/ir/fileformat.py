@@ -1,13 +1,21 @@
 """The IR on disk: one zip file holding ``graph.json`` and the arrays as ``.npy``.
 
-``graph.json`` is small and readable (``unzip -p net.nfa graph.json``)::
+``graph.json`` is small and readable (``unzip -p net.nfa graph.json``); version 2::
 
-    {"format": "nfa-ir", "format_version": 1,
+    {"format": "nfa-ir", "format_version": 2,
      "nodes": [{"type": "Dense", "name": "fc1",
-                "fields": {"weight": {"$array": "arrays/fc1/weight.npy"}, "weight_exp": 0}}, ...],
-     "edges": [["input", "fc1"], ...], "meta": {...}}
+                "fields": {"weight": {"$array": "arrays/fc1/weight.npy"}, "weight_exp": 0, "delay": 0}}, ...],
+     "edges": [{"src": "input", "dst": "fc1", "port": "in"}, ...],
+     "records": [{"type": "Timesteps", "fields": {"steps": 32}}, ...]}
 
-Arrays are read with ``allow_pickle=False``. Files are written atomically.
+Node and record types are looked up by class name in their registries (``NODE_TYPES``,
+``RECORD_TYPES``); enum fields are written as ``{"$enum": "ResetMode", "value": "zero"}`` and
+read back by the field's declared type, so a new node type with enum fields needs nothing here.
+
+Version 1 (every network compiled before graphs could branch) is still read: its edges are
+``[src, dst]`` pairs into the ``in`` port, and its untyped ``meta`` dictionary becomes the
+records it stands for (``_V1_META``). Arrays are read with ``allow_pickle=False``. Files are
+written atomically.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ import dataclasses
 import enum
 import io
 import json
+import types
 import typing
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +35,27 @@ import numpy as np
 
 from toolkit.errors import IRFormatError
 from toolkit.fsutil import atomic_path
-from toolkit.ir.core import NODE_TYPES, Graph, Node, ReadoutMode, ResetMode
+from toolkit.ir.core import NODE_TYPES, Edge, Graph, Node
+from toolkit.ir.records import (
+    RECORD_TYPES,
+    Balance,
+    BiasesFolded,
+    Converted,
+    CoreMapping,
+    PassLog,
+    Quantization,
+    Ranges,
+    Readout,
+    Record,
+    Timesteps,
+)
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_graph", "save_graph"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "load_graph", "save_graph"]
 
 FORMAT_NAME = "nfa-ir"
-#: Bumped on any change that an older reader would misread.
-FORMAT_VERSION = 1
-
-_ENUMS: dict[str, type[enum.Enum]] = {"ResetMode": ResetMode, "ReadoutMode": ReadoutMode}
-
-
-def _enum_types() -> dict[str, type[enum.Enum]]:
-    from toolkit.ir.io import Encoding
-    from toolkit.ir.neurons import Activation
-
-    return {**_ENUMS, "Encoding": Encoding, "Activation": Activation}
+#: Bumped on any change that an older reader would misread. 2: ports, delays, records.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def save_graph(graph: Graph, path: str | Path) -> Path:
@@ -48,7 +63,8 @@ def save_graph(graph: Graph, path: str | Path) -> Path:
     arrays: dict[str, np.ndarray] = {}
     nodes = [_encode_node(n, arrays) for n in graph.nodes]
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "nodes": nodes,
-              "edges": [list(e) for e in graph.edges], "meta": _jsonable(dict(graph.meta))}
+              "edges": [{"src": e.src, "dst": e.dst, "port": e.port} for e in graph.edges],
+              "records": [{"type": type(r).__name__, "fields": r.to_json()} for r in graph.records]}
     target = Path(path)
     with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("graph.json", json.dumps(header, indent=1))
@@ -60,18 +76,29 @@ def save_graph(graph: Graph, path: str | Path) -> Path:
 
 
 def load_graph(path: str | Path) -> Graph:
-    """Read a graph written by :func:`save_graph`; raise ``IRFormatError`` if it cannot."""
+    """Read a graph written by :func:`save_graph` (format version 1 or 2); raise ``IRFormatError`` if it cannot."""
     p = Path(path)
     if not p.is_file():
         raise IRFormatError(f"{p}: no such IR file (write one with `nfa compile` or toolkit.ir.save_graph)")
     try:
         with zipfile.ZipFile(p) as zf:
             header = _read_header(zf, p)
-            nodes = tuple(_decode_node(d, zf, p) for d in header["nodes"])
+            nodes = tuple(_decode_node(d, zf, p) for d in _list(header, "nodes", p))
     except zipfile.BadZipFile:
         raise IRFormatError(f"{p}: not an nfa IR file (not a zip archive)") from None
-    return Graph(nodes=nodes, edges=tuple(tuple(e) for e in header["edges"]),
-                 meta=header.get("meta", {}))
+    if header["format_version"] == 1:
+        edges, records = _v1_edges(header, p), _v1_records(header.get("meta", {}), p)
+    else:
+        edges = tuple(_decode_edge(e, p) for e in _list(header, "edges", p))
+        records = tuple(_decode_record(r, p) for r in _list(header, "records", p))
+    return Graph(nodes=nodes, edges=edges, records=records)
+
+
+def _list(header: dict[str, Any], key: str, p: Path) -> list[Any]:
+    value = header.get(key, [])
+    if not isinstance(value, list):
+        raise IRFormatError(f"{p}: graph.json: {key!r} must be a list, got {type(value).__name__}")
+    return value
 
 
 def _read_header(zf: zipfile.ZipFile, p: Path) -> dict[str, Any]:
@@ -81,13 +108,18 @@ def _read_header(zf: zipfile.ZipFile, p: Path) -> dict[str, Any]:
         raise IRFormatError(f"{p}: not an nfa IR file (no graph.json inside)") from None
     except json.JSONDecodeError as exc:
         raise IRFormatError(f"{p}: graph.json is not valid JSON ({exc.msg})") from None
-    if header.get("format") != FORMAT_NAME:
-        raise IRFormatError(f"{p}: not an nfa IR file (format is {header.get('format')!r})")
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise IRFormatError(f"{p}: not an nfa IR file (format is "
+                            f"{header.get('format') if isinstance(header, dict) else None!r})")
     version = header.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IRFormatError(f"{p}: IR format_version {version} is not supported by this toolkit "
-                            f"(it reads version {FORMAT_VERSION}); recompile the network with this version")
+                            f"(it reads versions {', '.join(map(str, READABLE_VERSIONS))}); recompile the "
+                            "network with this version")
     return header
+
+
+# ---------------------------------------------------------------------------------------------- nodes
 
 
 def _encode_node(node: Node, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -114,12 +146,12 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
     return value
 
 
-def _decode_node(d: dict[str, Any], zf: zipfile.ZipFile, p: Path) -> Node:
+def _decode_node(d: Any, zf: zipfile.ZipFile, p: Path) -> Node:
+    if not isinstance(d, dict) or not isinstance(d.get("fields"), dict):
+        raise IRFormatError(f"{p}: a node entry must be an object with 'type', 'name' and 'fields'")
     cls = NODE_TYPES.get(d.get("type", ""))
     if cls is None:
         raise IRFormatError(f"{p}: node {d.get('name')!r} has unknown type {d.get('type')!r} "
@@ -128,22 +160,39 @@ def _decode_node(d: dict[str, Any], zf: zipfile.ZipFile, p: Path) -> Node:
     valid = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d["fields"]) - valid
     if unknown:
-        raise IRFormatError(f"{p}: node {d['name']!r} ({cls.__name__}) has unknown fields {sorted(unknown)}")
-    kwargs = {k: _decode_value(v, hints[k], zf, p) for k, v in d["fields"].items()}
+        raise IRFormatError(f"{p}: node {d.get('name')!r} ({cls.__name__}) has unknown fields {sorted(unknown)}")
+    where = f"{p}: node {d.get('name')!r} ({cls.__name__})"
+    kwargs = {k: _decode_value(v, hints[k], zf, f"{where}: {k}") for k, v in d["fields"].items()}
     try:
         return cls(name=d["name"], **kwargs)
-    except TypeError as exc:
-        raise IRFormatError(f"{p}: node {d['name']!r} ({cls.__name__}): {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise IRFormatError(f"{where}: {exc}") from None
 
 
-def _decode_value(v: Any, hint: Any, zf: zipfile.ZipFile, p: Path) -> Any:
+def _enum_of(hint: Any) -> type[enum.Enum] | None:
+    """The enum class a field's type names (``E`` or ``E | None``), if any."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    return next((t for t in options if isinstance(t, type) and issubclass(t, enum.Enum)), None)
+
+
+def _decode_value(v: Any, hint: Any, zf: zipfile.ZipFile, where: str) -> Any:
     if isinstance(v, dict) and "$array" in v:
         try:
             return np.lib.format.read_array(io.BytesIO(zf.read(v["$array"])), allow_pickle=False)
         except KeyError:
-            raise IRFormatError(f"{p}: array {v['$array']} is missing from the file") from None
+            raise IRFormatError(f"{where}: array {v['$array']} is missing from the file") from None
+        except ValueError as exc:
+            raise IRFormatError(f"{where}: array {v['$array']} cannot be read ({exc})") from None
     if isinstance(v, dict) and "$enum" in v:
-        return _enum_types()[v["$enum"]](v["value"])
+        cls = _enum_of(hint)
+        if cls is None or cls.__name__ != v["$enum"]:
+            raise IRFormatError(f"{where}: an enum {v['$enum']!r} where the field takes {hint}")
+        try:
+            return cls(v.get("value"))
+        except ValueError:
+            valid = ", ".join(repr(m.value) for m in cls)
+            raise IRFormatError(f"{where}: {v.get('value')!r} is not a {cls.__name__} (valid: {valid})") from None
     if isinstance(v, list) and _is_tuple_hint(hint):
         return tuple(tuple(x) if isinstance(x, list) else x for x in v)
     return v
@@ -153,3 +202,68 @@ def _is_tuple_hint(hint: Any) -> bool:
     if typing.get_origin(hint) is tuple:
         return True
     return any(typing.get_origin(a) is tuple for a in typing.get_args(hint))
+
+
+# ---------------------------------------------------------------------------------------------- edges, records
+
+
+def _decode_edge(e: Any, p: Path) -> Edge:
+    if not isinstance(e, dict) or not isinstance(e.get("src"), str) or not isinstance(e.get("dst"), str):
+        raise IRFormatError(f"{p}: an edge must be an object with string 'src' and 'dst' (and 'port'), got {e!r}")
+    return Edge(e["src"], e["dst"], str(e.get("port", "in")))
+
+
+def _decode_record(r: Any, p: Path) -> Record:
+    if not isinstance(r, dict) or not isinstance(r.get("fields"), dict):
+        raise IRFormatError(f"{p}: a record must be an object with 'type' and 'fields', got {r!r}")
+    cls = RECORD_TYPES.get(r.get("type", ""))
+    if cls is None:
+        raise IRFormatError(f"{p}: unknown record type {r.get('type')!r} (known: {', '.join(sorted(RECORD_TYPES))})")
+    try:
+        return cls.from_json(r["fields"])
+    except (TypeError, ValueError) as exc:
+        raise IRFormatError(f"{p}: record {cls.__name__}: {exc}") from None
+
+
+def _v1_edges(header: dict[str, Any], p: Path) -> tuple[Edge, ...]:
+    edges = _list(header, "edges", p)
+    if not all(isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in edges):
+        raise IRFormatError(f"{p}: a version-1 edge must be a [source, target] pair of node names")
+    return tuple(Edge(a, b) for a, b in edges)
+
+
+def _v1_ranges(v: dict[str, Any]) -> Ranges:
+    return Ranges(pre_max={g: r["pre_max"] for g, r in v.items()}, act_max={g: r["act_max"] for g, r in v.items()})
+
+
+#: version-1 ``meta`` key -> the record it becomes (``hw`` is read with ``quantization``)
+_V1_META: dict[str, Callable[[Any, dict[str, Any]], Record | None]] = {
+    "passes": lambda v, m: PassLog(passes=tuple(v)),
+    "timesteps": lambda v, m: Timesteps(steps=int(v)),
+    "mode": lambda v, m: Converted(mode=str(v)),
+    "balance": lambda v, m: Balance(**v),
+    "readout": lambda v, m: Readout(**v),
+    "ranges": lambda v, m: _v1_ranges(v),
+    "quantization": lambda v, m: Quantization(hw=str(m.get("hw", "")), layers=tuple(v)),
+    "mapping": lambda v, m: CoreMapping(placement=v),
+    "hw": lambda v, m: None,
+}
+
+
+def _v1_records(meta: Any, p: Path) -> tuple[Record, ...]:
+    if not isinstance(meta, dict):
+        raise IRFormatError(f"{p}: a version-1 'meta' must be an object")
+    unknown = sorted(set(meta) - set(_V1_META))
+    if unknown:
+        raise IRFormatError(f"{p}: version-1 meta has unknown keys {unknown} (known: {', '.join(sorted(_V1_META))})")
+    records = []
+    for key, value in meta.items():
+        try:
+            rec = _V1_META[key](value, meta)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise IRFormatError(f"{p}: version-1 meta {key!r} cannot be read ({exc})") from None
+        if rec is not None:
+            records.append(rec)
+    if "fold_biases" in meta.get("passes", []):
+        records.append(BiasesFolded())
+    return tuple(records)

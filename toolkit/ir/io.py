@@ -1,32 +1,17 @@
-"""Input and output nodes: where data enters a network and where predictions leave it."""
+"""Input and output nodes: where data enters a network and where predictions leave it.
+
+An ``Input`` has no ports; an ``Output`` reads one signal and has no output of its own.
+"""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
+from typing import ClassVar
 
-from toolkit.ir.core import Node, ReadoutMode, register_node
+from toolkit.encoding import Encoding
+from toolkit.ir.core import Flow, Node, Port, ReadoutMode, register_node
 
 __all__ = ["Encoding", "Input", "Output"]
-
-
-class Encoding(enum.Enum):
-    """How a sample x ∈ [0, 1]^n becomes the input of the first synapse at step τ = 1..T.
-
-    Input levels are quantised first: q = round(x · (2^bits − 1)), Q = 2^bits − 1.
-    """
-
-    ANALOG = "analog"      #: float graphs only: x itself
-    RATE = "rate"          #: deterministic binary spikes, s_τ = ⌊τq/Q⌋ − ⌊(τ−1)q/Q⌋
-    POISSON = "poisson"    #: Bernoulli spikes with P(s_τ = 1) = q/Q, seeded per sample
-    CURRENT = "current"    #: graded spike with payload q at every step (Loihi 2 only)
-    DELTA = "delta"        #: graded spike with payload q at step 1, nothing after (Loihi 2 only; the
-    #: delta encoding of a constant image that a sigma-delta network integrates back into q)
-
-    @property
-    def graded(self) -> bool:
-        """True if the payload is a multi-bit integer rather than a binary spike."""
-        return self in (Encoding.CURRENT, Encoding.DELTA)
 
 
 @register_node
@@ -34,8 +19,9 @@ class Encoding(enum.Enum):
 class Input(Node):
     """Network input of ``shape`` (features, or channels × height × width).
 
-    ``encoding`` and ``bits`` fix how samples become spikes (see ``Encoding``);
-    ``seed`` seeds Poisson encoding (the spikes of sample i depend only on seed and i).
+    ``encoding`` and ``bits`` fix how samples become spikes (see ``toolkit.encoding.Encoding``);
+    ``seed`` seeds Poisson encoding (the spikes of sample i depend only on seed and i). A graph
+    may have several inputs (data and labels, say); each is fed its own samples by name.
     """
 
     shape: tuple[int, ...]
@@ -55,3 +41,9 @@ class Output(Node):
 
     shape: tuple[int, ...]
     readout: ReadoutMode = ReadoutMode.VALUE
+
+    PORTS: ClassVar[tuple[Port, ...]] = (Port("in", Flow.SIGNAL, doc="the signal read out"),)
+    OUTPUT: ClassVar[Flow | None] = None
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(self.shape)

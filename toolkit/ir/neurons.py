@@ -8,19 +8,27 @@ Three levels, in pipeline order:
 * chip neurons after quantisation, integers in Loihi's fixed-point formats: ``LoihiLIF``,
   ``LoihiSigmaDelta``.
 
-Every spiking group starts each sample from a zero state.
+Every spiking group declares its state variables in ``STATE``; all of them have
+``Lifetime.SAMPLE``: each sample starts from a zero state.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 
-from toolkit.ir.core import NeuronGroup, ResetMode, register_node
+from toolkit.ir.core import Lifetime, NeuronGroup, ResetMode, register_node
 
 __all__ = ["LIF", "Activation", "Identity", "LoihiLIF", "LoihiSigmaDelta", "ReLU", "SigmaDelta"]
+
+_LIF_STATE: Mapping[str, Lifetime] = MappingProxyType({"u": Lifetime.SAMPLE, "v": Lifetime.SAMPLE})
+_SD_STATE: Mapping[str, Lifetime] = MappingProxyType(
+    {k: Lifetime.SAMPLE for k in ("sigma", "act", "residue", "error")})
 
 
 class Activation(enum.Enum):
@@ -65,6 +73,8 @@ class LIF(NeuronGroup):
     dv: float = 0.0
     reset: ResetMode = ResetMode.ZERO
 
+    STATE: ClassVar[Mapping[str, Lifetime]] = _LIF_STATE
+
 
 @register_node
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -88,6 +98,8 @@ class LoihiLIF(NeuronGroup):
     dv: int = 0
     reset: ResetMode = ResetMode.ZERO
 
+    STATE: ClassVar[Mapping[str, Lifetime]] = _LIF_STATE
+
 
 @register_node
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -109,6 +121,8 @@ class SigmaDelta(NeuronGroup):
     bias: np.ndarray | None = None
     activation: Activation = Activation.RELU
     cum_error: bool = False
+
+    STATE: ClassVar[Mapping[str, Lifetime]] = _SD_STATE
 
 
 @register_node
@@ -138,3 +152,5 @@ class LoihiSigmaDelta(NeuronGroup):
     activation: Activation = Activation.RELU
     cum_error: bool = False
     message_bits: int = 16
+
+    STATE: ClassVar[Mapping[str, Lifetime]] = _SD_STATE

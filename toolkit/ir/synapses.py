@@ -4,15 +4,21 @@ Float graphs hold float weights. After the ``quantize`` pass a synapse holds the
 chip's integer weight registers (``int32``) and a shared exponent: the dendritic sum
 is a_j = Σ_i W_ji s_i, then shifted arithmetically by ``weight_exp`` (left if > 0,
 floor-right if < 0), as Lava's ``PyDenseModelBitAcc`` does.
+
+A synapse's ``delay`` d (steps, default 0) delays its output: at step τ it delivers the sum of
+its input at step τ − d. A synapse from a neuron group back to itself (a recurrent connection)
+or to a group before it needs d ≥ 1. ``AvgPool2d`` and ``Flatten`` are reshapes of a signal
+between a neuron group (or input) and a synapse, not synapses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from toolkit.ir.core import Node, Synapse, register_node
+from toolkit.ir.core import Flow, Node, Port, Synapse, register_node
 
 __all__ = ["AvgPool2d", "Conv2d", "Dense", "Flatten"]
 
@@ -85,6 +91,8 @@ class AvgPool2d(Node):
     kernel: tuple[int, int]
     stride: tuple[int, int]
 
+    PORTS: ClassVar[tuple[Port, ...]] = (Port("in", Flow.SIGNAL, doc="the signal pooled"),)
+
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         c, h, w = in_shape
         return (c, _conv_out(h, self.kernel[0], self.stride[0], 0, 1),
@@ -95,6 +103,8 @@ class AvgPool2d(Node):
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Flatten(Node):
     """Reshape (channels, height, width) to one vector in C order (PyTorch's ``flatten``)."""
+
+    PORTS: ClassVar[tuple[Port, ...]] = (Port("in", Flow.SIGNAL, doc="the signal flattened"),)
 
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(in_shape)),)

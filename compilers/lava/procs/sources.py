@@ -2,8 +2,9 @@
 
 It holds the samples' integer input levels (N, *shape) once and computes each sample's
 spikes with ``toolkit.encoding`` when the sample starts, so the reference simulator and
-Lava receive identical input. At global step t (1-based) it sends step τ = (t−1) mod T
-of sample n = (t−1) div T, and zeros after the last sample.
+Lava receive identical input. At global step t (1-based) it sends step τ = (t−1−offset) mod T
+of sample n = (t−1−offset) div T: ``offset`` steps late (a graph's inputs may start their
+windows at different steps, see ``compilers.lava.lower``), and zeros before and after.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from toolkit.ir.io import Encoding
 class EncodedSource(AbstractProcess):
     """Sends encoded samples: ``levels`` (N, *shape) int, ``timesteps`` T per sample."""
 
-    def __init__(self, *, levels: np.ndarray, timesteps: int, encoding: str, bits: int, seed: int,
+    def __init__(self, *, levels: np.ndarray, timesteps: int, encoding: str, bits: int, seed: int, offset: int = 0,
                  name: str | None = None) -> None:
-        super().__init__(levels=levels, timesteps=timesteps, encoding=encoding, bits=bits, seed=seed,
+        super().__init__(levels=levels, timesteps=timesteps, encoding=encoding, bits=bits, seed=seed, offset=offset,
                          name=name)
         self.levels = Var(shape=levels.shape, init=levels)
         self.s_out = OutPort(shape=levels.shape[1:])
@@ -47,11 +48,12 @@ class PyEncodedSourceModel(PyLoihiProcessModel):
         self.encoding = Encoding(proc_params["encoding"])
         self.bits = int(proc_params["bits"])
         self.seed = int(proc_params["seed"])
+        self.offset = int(proc_params["offset"])
         self._block = np.zeros((0,), np.int32)
 
     def run_spk(self) -> None:
-        n, tau = divmod(self.time_step - 1, self.timesteps)
-        if n >= self.levels.shape[0]:
+        n, tau = divmod(self.time_step - 1 - self.offset, self.timesteps)
+        if not 0 <= n < self.levels.shape[0]:
             self.s_out.send(np.zeros(self.levels.shape[1:], np.int32))
             return
         if tau == 0:

@@ -5,20 +5,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from toolkit.backends.reference.fixed import lif_update
+
 __all__ = ["chain_kernel"]
-
-_MAX_UV = 1 << 23  # u and v are 24-bit signed registers
-
-
-@numba.njit(inline="always")
-def _decay(x: int, keep: int) -> int:  # pragma: no cover (compiled)
-    """sgn(x)·(|x|·keep >> 12), passed through int32, as ``lif._decay``."""
-    d = x * keep
-    r = abs(d) >> 12
-    if d < 0:
-        r = -r
-    return np.int64(np.int32(r))
-
 
 @numba.njit(inline="always")
 def _add_row(acc: np.ndarray, row: np.ndarray, s: int) -> None:  # pragma: no cover (compiled)
@@ -55,43 +44,20 @@ def _shift(acc: np.ndarray, e: int) -> None:  # pragma: no cover (compiled)
 
 
 @numba.njit(inline="always")
-def _if_narrow(acc: np.ndarray, v: np.ndarray, bias: np.ndarray, vth: int, reset_zero: bool,
-               flag: np.ndarray) -> None:  # pragma: no cover (compiled)
-    """Integrate-and-fire (du = 4095, dv = 0) with |a| < 2^17: all in int32, branch-free, so it vectorises.
-    numba widens int32 arithmetic to int64; each np.int32(...) lets LLVM narrow it back. u is not kept:
-    du = 4095 discards it."""
-    lo = np.int32(-_MAX_UV + 1)
-    hi = np.int32(_MAX_UV - 1)
-    six = np.int32(6)
-    th = np.int32(vth)
-    for j in range(acc.shape[0]):
-        cur = np.int32(np.int32(acc[j]) << six)
-        vj = np.int32(np.int32(v[j] + cur) + bias[j])
-        vj = np.int32(min(max(vj, lo), hi))
-        spk = np.int32(vj > th)
-        flag[j] = spk
-        v[j] = np.int32(vj - np.int32((vj if reset_zero else th) * spk))
-
-
-@numba.njit(inline="always")
-def _lif(acc: np.ndarray, u: np.ndarray, v: np.ndarray, bias: np.ndarray, vth: int, du: int, dv: int,
+def _lif(acc: np.ndarray, u: np.ndarray, v: np.ndarray, bias: np.ndarray, vth: int, keep_u: int, keep_v: int,
          reset_zero: bool, flag: np.ndarray) -> None:  # pragma: no cover (compiled)
-    """CUBA LIF in Lava's fixed point (lif.lif_step): decays, the one-time 24-bit wrap of u, clip of v."""
-    keep_u = 4096 - (du + 1)
-    keep_v = 4096 - dv
+    """Every neuron of a layer through ``fixed.lif_update`` (the reference's one definition of the LIF step)."""
+    if keep_u == 0 and keep_v == 4096:  # integrate-and-fire: with the decays as constants the compiler drops them
+        for j in range(acc.shape[0]):
+            _, cv, spk = lif_update(0, v[j], acc[j], bias[j], 0, 4096, vth, reset_zero)
+            v[j] = cv
+            flag[j] = spk
+        return
     for j in range(acc.shape[0]):
-        cur = np.int64(acc[j]) << 6
-        if keep_u != 0:
-            cur += _decay(u[j], keep_u)
-        cur = cur - 2 * _MAX_UV * (cur > _MAX_UV) + 2 * _MAX_UV * (cur <= -_MAX_UV)
-        u[j] = cur
-        vj = np.int64(v[j])
-        if keep_v != 4096:
-            vj = _decay(vj, keep_v)
-        vj = min(max(vj + cur + bias[j], -_MAX_UV + 1), _MAX_UV - 1)
-        spk = vj > vth
+        cu, cv, spk = lif_update(u[j], v[j], acc[j], bias[j], keep_u, keep_v, vth, reset_zero)
+        u[j] = cu
+        v[j] = cv
         flag[j] = spk
-        v[j] = vj - (vj if reset_zero else vth) * spk
 
 
 @numba.njit(inline="always")
@@ -108,7 +74,7 @@ def _collect(flag: np.ndarray, fired: np.ndarray) -> int:  # pragma: no cover (c
 def chain_kernel(mode: int, levels: np.ndarray, spikes: np.ndarray, drive: np.ndarray, timesteps: int,
                  table: np.ndarray, weights: np.ndarray, w_off: np.ndarray, n_in: np.ndarray, n_out: np.ndarray,
                  w_exp: np.ndarray, du: np.ndarray, dv: np.ndarray, vth: np.ndarray, reset_zero: np.ndarray,
-                 narrow: np.ndarray, bias: np.ndarray, b_off: np.ndarray, acc_proto: np.ndarray,
+                 bias: np.ndarray, b_off: np.ndarray, acc_proto: np.ndarray,
                  scores: np.ndarray) -> None:  # pragma: no cover (compiled)
     """Every sample (in parallel) through every step and layer; adds the last layer's spikes to ``scores``.
     Synaptic input is Σ_i W_ji s_i over the non-zero s_i only, then the weight exponent.
@@ -116,8 +82,7 @@ def chain_kernel(mode: int, levels: np.ndarray, spikes: np.ndarray, drive: np.nd
     ``mode`` 0: rate-coded input from ``levels`` (B, n_in) and the spike ``table`` (T, levels); 1:
     input spikes ``spikes`` (B, T, n_in); 2: the first layer's synaptic input ``drive`` (B, n_out[0]),
     the same every step. Sums accumulate in ``acc_proto``'s dtype (int32 where the caller proved
-    they fit). ``narrow[layer]``: the caller proved |synaptic input| < 2^17 for an integrate-and-fire
-    layer, so a << 6 cannot wrap and a << 6 + v + bias fits int32 (8 SIMD lanes, not 4).
+    they fit).
 
     Indexing: inner loops index slice views with the loop variable. numba cannot prove ``off + j``
     non-negative and then checks for negative indices on every access, which stops LLVM from
@@ -150,11 +115,8 @@ def chain_kernel(mode: int, levels: np.ndarray, spikes: np.ndarray, drive: np.nd
                 # the neuron group, then its spikes as the next layer's events
                 lo, hi = b_off[layer], b_off[layer] + no
                 flag = flag_all[:no]
-                if narrow[layer]:
-                    _if_narrow(acc, v_all[lo:hi], bias[lo:hi], vth[layer], reset_zero[layer], flag)
-                else:
-                    _lif(acc, u_all[lo:hi], v_all[lo:hi], bias[lo:hi], vth[layer], du[layer], dv[layer],
-                         reset_zero[layer], flag)
+                _lif(acc, u_all[lo:hi], v_all[lo:hi], bias[lo:hi], vth[layer], 4096 - (du[layer] + 1),
+                     4096 - dv[layer], reset_zero[layer], flag)
                 n_fired = _collect(flag, fired)
                 if layer == n_layers - 1:
                     for j in range(no):

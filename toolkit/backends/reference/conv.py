@@ -1,4 +1,4 @@
-"""Reference rule for ``Conv2d``, mirroring Lava's ``PyConvModelFixed``.
+"""Reference model of ``Conv2d``, mirroring Lava's ``PyConvModelFixed``.
 
 Lava computes the convolution of each step's input (in its (x, y, channel) layout, with the
 kernel flipped: the same numbers as PyTorch's cross-correlation in (channel, y, x)) exactly,
@@ -16,14 +16,17 @@ processed in chunks so the patch matrix stays below ``_CHUNK_ELEMENTS`` elements
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from toolkit import ir
-from toolkit.backends.reference.core import Recorder, dendritic_sum, register_reference
+from toolkit.backends.reference.core import NodeModel, Recorder, dendritic_sum, register_model
+from toolkit.backends.reference.dense import require_quantized
 from toolkit.errors import LoweringError
 
-__all__ = ["conv2d_exact", "wrap24"]
+__all__ = ["ConvModel", "conv2d_exact", "wrap24"]
 
 _CHUNK_ELEMENTS = 1 << 24
 _HALF = 1 << 23
@@ -57,22 +60,27 @@ def conv2d_exact(x: np.ndarray, n: ir.Conv2d) -> np.ndarray:
     return out
 
 
-@register_reference(ir.Conv2d)
-def _conv(n: ir.Conv2d, s: np.ndarray, rec: Recorder) -> np.ndarray:
-    if not n.quantized:
-        raise LoweringError(f"Conv2d {n.name!r} has float weights: quantise the graph first (nfa compile)")
-    if n.weight_exp != 0:
-        raise LoweringError(f"Conv2d {n.name!r} has weight_exp {n.weight_exp}: Lava's Conv model applies no "
-                            "weight exponent (the quantiser folds it into the weights)")
-    b, t = s.shape[:2]
-    frames = s.reshape(b * t, n.weight.shape[1] * n.groups, *s.shape[-2:])
-    active = np.flatnonzero(frames.reshape(b * t, -1).any(axis=1))
-    kh, kw = n.weight.shape[2:]
-    c_out, ho, wo = n.out_shape(frames.shape[1:])
-    out = np.zeros((b * t, c_out, ho, wo), np.int64)
-    per_frame = max(1, ho * wo * n.weight.shape[1] * kh * kw)
-    chunk = max(1, _CHUNK_ELEMENTS // per_frame)
-    for i in range(0, len(active), chunk):
-        idx = active[i:i + chunk]
-        out[idx] = wrap24(conv2d_exact(frames[idx], n))
-    return out.reshape(b, t, c_out, ho, wo)
+@register_model(ir.Conv2d)
+class ConvModel(NodeModel):
+    """Exact convolution of every (sample, step) frame, wrapped into 24 bits as Lava's model does."""
+
+    def step(self, node: ir.Conv2d, state: Any, x: np.ndarray) -> np.ndarray:
+        return self.run(node, x[:, None], Recorder.of(()))[:, 0]
+
+    def run(self, node: ir.Conv2d, x: np.ndarray, rec: Recorder) -> np.ndarray:
+        require_quantized(node)
+        if node.weight_exp != 0:
+            raise LoweringError(f"Conv2d {node.name!r} has weight_exp {node.weight_exp}: Lava's Conv model applies "
+                                "no weight exponent (the quantiser folds it into the weights)")
+        b, t = x.shape[:2]
+        frames = x.reshape(b * t, node.weight.shape[1] * node.groups, *x.shape[-2:])
+        active = np.flatnonzero(frames.reshape(b * t, -1).any(axis=1))
+        kh, kw = node.weight.shape[2:]
+        c_out, ho, wo = node.out_shape(frames.shape[1:])
+        out = np.zeros((b * t, c_out, ho, wo), np.int64)
+        per_frame = max(1, ho * wo * node.weight.shape[1] * kh * kw)
+        chunk = max(1, _CHUNK_ELEMENTS // per_frame)
+        for i in range(0, len(active), chunk):
+            idx = active[i:i + chunk]
+            out[idx] = wrap24(conv2d_exact(frames[idx], node))
+        return out.reshape(b, t, c_out, ho, wo)

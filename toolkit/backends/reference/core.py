@@ -1,53 +1,43 @@
-"""Core of the reference simulator: node registry, exact dendritic sums, the batched driver.
+"""Core of the reference simulator: node models, their registry, recording, exact dendritic sums.
 
-The reference simulator is the executable definition of what the chip computes.
+The reference simulator is the executable definition of what the chip computes. It steps a
+quantised IR graph in Loihi's fixed-point arithmetic, as Lava's bit-accurate ProcessModels
+(``PyDenseModelBitAcc``, ``PyLifModelBitAcc``, ...) do, for a whole batch of samples at once.
+Every backend is tested spike for spike and state for state against it (tests/conformance).
 
-It steps a quantised IR graph in Loihi's fixed-point arithmetic, as Lava's bit-accurate
-ProcessModels (``PyDenseModelBitAcc``, ``PyLifModelBitAcc``) do, but for a whole batch
-of samples at once. Every backend is tested spike for spike and voltage for voltage
-against it (tests/conformance).
+Time is the IR's (``toolkit.ir.core``): each sample runs T steps from a zero state; a neuron group
+integrates the sum of its synapses' outputs of the same step; a synapse with delay d delivers its
+input of d steps earlier. The engines (``engines``) differ only in the order of the work:
 
-Timing. Each sample is simulated for T steps from reset state. A layer sees the spikes
-its predecessor emitted in the *same* step: Lava's one-step synaptic delay is a pipeline
-latency that the Lava backend removes by offsetting each layer's reset (see
-``toolkit.backends.lava_sim``), so per-sample results are identical.
+* ``step``: every node advances one step in dependency order (``Graph.topological``), delays
+  held in per-synapse queues. It runs any valid graph, recurrent ones included: the spec.
+* ``nodes``: one node at a time over all T steps of the batch (a synapse is then one matrix
+  product for all steps), for graphs without cycles.
+* ``events`` (``events.py``): Dense → LIF chains, sample by sample, work per spike (numba).
 
-Exactness. Dendritic sums are computed with a float matrix product for speed. Each
-layer proves the sum is exact first: the largest possible |Σ r·s| is bounded by the
-row sums of |r| times the largest input, and float32 (float64) products of integers are
-exact while that bound is below 2^24 (2^53). Above 2^53 the product is done in int64.
+A ``NodeModel`` per node type (registry ``MODELS``, falling back to the parent class) says how one
+node computes one step (``step``) and, optionally, a whole sample faster (``run``); neuron models
+take their arithmetic from ``fixed``, where it is written once.
+
+Exactness of synaptic sums: the sum is computed with a float matrix product for speed, after proving
+it exact: the largest possible |Σ r·s| is bounded by the row sums of |r| times the largest input, and
+float32 (float64) products of integers are exact while that bound is below 2^24 (2^53). Above 2^53
+the product is done in int64.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+import abc
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from toolkit import ir
-from toolkit.backends.base import RunResult
-from toolkit.backends.reference.encode import encode_batch
-from toolkit.encoding import input_levels
-from toolkit.errors import LoweringError
+from toolkit.registry import TypeRegistry
 
-__all__ = ["ENGINES", "REFERENCE", "Recorder", "dendritic_sum", "exact_float_dtype", "register_reference", "simulate"]
-
-Step = Callable[[Any, np.ndarray, "Recorder"], np.ndarray]
-
-#: IR node type -> function(node, input (B, T, *shape) int, recorder) -> output (B, T, *shape) int
-REFERENCE: dict[type[ir.Node], Step] = {}
-
-
-def register_reference(*types: type[ir.Node]) -> Callable[[Step], Step]:
-    def deco(fn: Step) -> Step:
-        for t in types:
-            REFERENCE[t] = fn
-        return fn
-    return deco
+__all__ = ["MODELS", "NodeModel", "Recorder", "dendritic_sum", "exact_float_dtype", "register_model"]
 
 
 @dataclass
@@ -57,16 +47,74 @@ class Recorder:
     names: set[str] | None
     traces: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, record: Iterable[str] | bool) -> Recorder:
+        return cls(names=None if record is True else set(record or ()))
+
     def wants(self, name: str) -> bool:
         return self.names is None or name in self.names
 
     def add(self, name: str, **arrays: np.ndarray) -> None:
+        """Append arrays (B, steps, *shape) of a batch; batches are concatenated along samples."""
         slot = self.traces.setdefault(name, {})
         for k, v in arrays.items():
             slot.setdefault(k, []).append(v)
 
     def result(self) -> dict[str, dict[str, np.ndarray]]:
         return {n: {k: np.concatenate(v) for k, v in d.items()} for n, d in self.traces.items()}
+
+
+class NodeModel(abc.ABC):
+    """How the reference computes one node type. Subclasses override what their type needs.
+
+    ``start`` gives the state at a sample's start (zeros: every state of the node types so far has
+    ``Lifetime.SAMPLE``); ``step`` maps one step's input (B, *in shape) (a neuron group's: the sum of its
+    synapses) to the step's output, updating the state; ``run`` maps a whole sample's input (B, T, ...) to the
+    output (B, T, ...) (by default, ``step`` T times). ``traces`` names the state recorded per step (the Lava
+    Var names); ``read`` returns them from a state.
+    """
+
+    def start(self, node: Any, batch: int) -> Any:
+        return None
+
+    @abc.abstractmethod
+    def step(self, node: Any, state: Any, x: np.ndarray) -> np.ndarray:
+        """One step of a batch: the output for input ``x``; updates ``state`` in place."""
+
+    def run(self, node: Any, x: np.ndarray, rec: Recorder) -> np.ndarray:
+        state = self.start(node, x.shape[0])
+        record = rec.wants(node.name) and bool(self.traces(node))
+        outs: list[np.ndarray] = []
+        trace: dict[str, list[np.ndarray]] = {k: [] for k in self.traces(node)} if record else {}
+        for k in range(x.shape[1]):
+            outs.append(self.step(node, state, x[:, k]))
+            for name, value in (self.read(node, state) if record else {}).items():
+                trace[name].append(value)
+        # time-major in memory (a view (B, T, ...)): the next synapse reads it as (T·B, ...) without a copy
+        out = np.moveaxis(np.stack(outs), 0, 1) if outs else np.zeros((x.shape[0], 0), np.int64)
+        if record:
+            rec.add(node.name, s=out.astype(np.int32), **{k: np.stack(v, 1) for k, v in trace.items()})
+        return out
+
+    def traces(self, node: Any) -> tuple[str, ...]:
+        return ()
+
+    def read(self, node: Any, state: Any) -> dict[str, np.ndarray]:
+        return {}
+
+
+#: IR node type -> its model in the reference simulator
+MODELS: TypeRegistry[NodeModel] = TypeRegistry("reference simulator model")
+
+
+def register_model(*types: type[ir.Node]) -> Any:
+    """Class decorator: register an instance of the decorated ``NodeModel`` for ``types``."""
+    def deco(cls: type[NodeModel]) -> type[NodeModel]:
+        model = cls()
+        for t in types:
+            MODELS.add(t, model)
+        return cls
+    return deco
 
 
 def exact_float_dtype(bound: int) -> type[np.floating[Any]] | None:
@@ -87,71 +135,3 @@ def dendritic_sum(s: np.ndarray, weight: np.ndarray) -> np.ndarray:
     if dtype is None:
         return s.astype(np.int64) @ w.T.astype(np.int64)
     return np.rint(np.asarray(s, dtype=dtype) @ w.T.astype(dtype)).astype(np.int64)
-
-
-def _check_runnable(graph: ir.Graph) -> tuple[ir.Input, ir.Output]:
-    ir.check_graph(graph)
-    if not graph.is_chain():
-        raise LoweringError("the reference simulator runs chain graphs only")
-    inp, out = graph.of_type(ir.Input)[0], graph.of_type(ir.Output)[0]
-    if inp.encoding is ir.Encoding.ANALOG:
-        raise LoweringError("the graph is not converted to spiking neurons: compile it first (nfa compile)")
-    for n in graph.nodes:
-        if type(n) not in REFERENCE and not isinstance(n, ir.Input):
-            supported = ", ".join(sorted(t.__name__ for t in REFERENCE))
-            raise LoweringError(f"the reference simulator cannot run {type(n).__name__} {n.name!r} "
-                                f"(supported: {supported})")
-    return inp, out
-
-
-#: ``simulate(engine=...)``: "auto" (events where they apply, else numpy), "numpy" or "events"
-ENGINES = ("auto", "numpy", "events")
-
-
-def simulate(graph: ir.Graph, x: np.ndarray, *, timesteps: int | None = None, batch_size: int | None = None,
-             record: Iterable[str] | bool = False, progress: bool = False, engine: str = "auto") -> RunResult:
-    """Run samples ``x`` (N, *input shape) in [0, 1] through a quantised graph.
-
-    ``timesteps`` defaults to the graph's ``meta["timesteps"]``. ``record`` names the
-    nodes whose state to keep (True: all neuron groups). ``engine``: the NumPy node rules
-    (layer by layer over a batch), or the event-driven engine (``events``: sample by sample,
-    work per spike; Dense/LIF chains with binary spikes, no recording, needs numba); both
-    compute the same integers. The result's ``engine`` says which ran.
-    """
-    from toolkit.backends.reference import events
-
-    start = time.perf_counter()
-    inp, out = _check_runnable(graph)
-    if engine not in ENGINES:
-        raise LoweringError(f"unknown reference engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    t = int(timesteps or graph.meta.get("timesteps") or 32)
-    rec = Recorder(names=None if record is True else set(record or ()))
-    q = input_levels(x, inp)
-    plan = events.plan_events(graph) if engine != "numpy" and not record else None
-    if engine == "events" and (plan is None or not events.available()):
-        raise LoweringError("the event-driven reference engine needs numba and a Dense/LoihiLIF chain with rate, "
-                            "poisson or current input and no recorded state; use engine='numpy'")
-    use_events = plan is not None and events.available()
-    batch = batch_size or (4096 if use_events else 512)
-    order = [n for n in graph.topological() if not isinstance(n, ir.Input)]
-    scores = []
-    for first in tqdm(range(0, len(q), batch), desc="reference", disable=None if progress else True, leave=False):
-        if use_events:
-            assert plan is not None
-            scores.append(events.run_events(plan, q[first:first + batch], t, inp, first_index=first))
-            continue
-        s = encode_batch(q[first:first + batch], t, inp, first_index=first)
-        for n in order:
-            s = REFERENCE[type(n)](n, s, rec)
-        scores.append(_readout(out, s))
-    n_out = int(np.prod(out.shape))
-    return RunResult(backend="reference", engine="events" if use_events else "numpy",
-                     scores=np.concatenate(scores) if scores else np.zeros((0, n_out), np.int64),
-                     timesteps=t, wall_s=time.perf_counter() - start, total_steps=len(q) * t,
-                     traces=rec.result())
-
-
-def _readout(out: ir.Output, s: np.ndarray) -> np.ndarray:
-    if out.readout in (ir.ReadoutMode.SPIKE_COUNT, ir.ReadoutMode.SIGMA):
-        return s.reshape(s.shape[0], s.shape[1], -1).sum(axis=1, dtype=np.int64)
-    raise LoweringError(f"Output {out.name!r} readout {out.readout.value!r} is not a spiking readout")

@@ -1,18 +1,17 @@
 """Event-driven engine of the reference simulator for Dense → LoihiLIF chains with binary spikes.
 
-The arithmetic is that of the NumPy node rules (``dense.py``, ``lif.py``: Lava's
-``PyDenseModelBitAcc`` and ``PyLifModelBitAcc``), done in another order. The NumPy rules
+The neuron arithmetic is ``fixed.lif_update`` itself, compiled by numba; the synaptic sums are the
+NumPy models' (``dense.py``: Lava's ``PyDenseModelBitAcc``) done in another order. The NumPy engines
 run one layer over all steps of a batch with a dense matrix product per step; this engine
 runs one sample step by step through every layer and, as a neuromorphic core does, adds
 only the weight rows of the neurons that spiked (Σ_i W_ji s_i over the i with s_i ≠ 0).
 Work scales with spikes instead of synapses, which is what makes whole test sets cheap:
 a converted network's neurons spike in a few percent of the steps. Sums are integers: int32
-where a bound from the weights and the largest input proves they fit (and the integrate-and-fire
-update too, where |input| < 2^17 is proven, so that 8 of them fit one AVX2 register), else int64.
+where a bound from the weights and the largest input proves they fit, else int64.
 
 It applies to chains ``Input → [Flatten] → (Dense → LoihiLIF)+ → Output(spike count)`` with
 rate, Poisson or constant-current input, when no state is recorded; ``simulate`` falls back
-to the NumPy rules otherwise, and when numba (which compiles the kernel, on all cores) is not
+to a NumPy engine otherwise, and when numba (which compiles the kernel, on all cores) is not
 installed. tests/test_reference_events.py checks it against the NumPy rules on random
 networks, and the conformance suite checks its outputs against Lava's.
 """
@@ -20,14 +19,14 @@ networks, and the conformance suite checks its outputs against Lava's.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from toolkit import ir
-from toolkit.backends.reference.dense import shift
-from toolkit.backends.reference.lif import bias_of
+from toolkit.backends.reference.fixed import bias_of, shift
 
 __all__ = ["EventPlan", "available", "plan_events", "run_events"]
 
@@ -58,16 +57,30 @@ class EventPlan:
     b_off: np.ndarray        # int64 offset of each layer's neurons in ``bias``
 
 
+def _chain(graph: ir.Graph) -> list[ir.Node] | None:
+    """The nodes of ``graph`` in order if it is one path Input → ... → Output without delays, else None."""
+    order = graph.topological()
+    if len(graph.edges) != len(order) - 1 or any(getattr(n, "delay", 0) for n in order):
+        return None
+    if any(graph.out_edges(a.name) != graph.in_edges(b.name) or len(graph.in_edges(b.name)) != 1
+           for a, b in itertools.pairwise(order)):
+        return None
+    return order
+
+
 def plan_events(graph: ir.Graph) -> EventPlan | None:
-    """The plan of a chain the engine can run, or None (then the NumPy rules run it)."""
-    nodes = [n for n in graph.topological() if not isinstance(n, ir.Flatten)]
+    """The plan of a chain the engine can run, or None (then a NumPy engine runs it)."""
+    chain = _chain(graph)
+    if chain is None:
+        return None
+    nodes = [n for n in chain if not isinstance(n, ir.Flatten)]
     inp, body, out = nodes[0], nodes[1:-1], nodes[-1]
     if not (isinstance(inp, ir.Input) and isinstance(out, ir.Output)
             and out.readout is ir.ReadoutMode.SPIKE_COUNT and body and len(body) % 2 == 0
             and inp.encoding in (ir.Encoding.RATE, ir.Encoding.POISSON, ir.Encoding.CURRENT)):
         return None
-    dense = [d for d in body[0::2] if isinstance(d, ir.Dense) and d.quantized]
-    lifs = [g for g in body[1::2] if isinstance(g, ir.LoihiLIF)]
+    dense = [d for d in body[0::2] if type(d) is ir.Dense and d.quantized]
+    lifs = [g for g in body[1::2] if type(g) is ir.LoihiLIF]
     if len(dense) != len(body) // 2 or len(lifs) != len(body) // 2:
         return None
     mats = [np.ascontiguousarray(d.weight.reshape(d.weight.shape[0], -1).T, dtype=np.int32) for d in dense]
@@ -85,7 +98,7 @@ def plan_events(graph: ir.Graph) -> EventPlan | None:
         vth=np.array([int(g.vth) << 6 for g in lifs], np.int64),
         reset_zero=np.array([g.reset is ir.ResetMode.ZERO for g in lifs], np.bool_),
         in_bound=np.array([int(np.abs(m).astype(np.int64).sum(axis=0).max(initial=0)) for m in mats], np.int64),
-        bias=np.concatenate([bias_of(g).reshape(-1) for g in lifs]).astype(np.int32),
+        bias=np.concatenate([bias_of(g.bias_mant, g.bias_exp).reshape(-1) for g in lifs]).astype(np.int32),
         b_off=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64),
     )
 
@@ -133,11 +146,9 @@ def run_events(plan: EventPlan, q: np.ndarray, timesteps: int, inp: ir.Input, fi
     post = [p if (i == 0 and mode == _DRIVE) else _shifted_bound(p, int(e))
             for i, (p, e) in enumerate(zip(pre, plan.w_exp, strict=True))]
     acc_dtype = np.int32 if max(max(pre), max(post)) < (1 << 31) else np.int64
-    narrow = np.array([pb < (1 << 17) and d == 4095 and v == 0
-                       for pb, d, v in zip(post, plan.du, plan.dv, strict=True)], np.bool_)
     table = encode(np.arange(1 << inp.bits)[None], timesteps, ir.Encoding.RATE, bits=inp.bits)[0].astype(np.int8)
     scores = np.zeros((b, int(plan.n_out[-1])), np.int64)
     _kernel()(mode, levels, spikes, drive, int(timesteps), np.ascontiguousarray(table), plan.weights, plan.w_off,
-              plan.n_in, plan.n_out, plan.w_exp, plan.du, plan.dv, plan.vth, plan.reset_zero, narrow, plan.bias,
+              plan.n_in, plan.n_out, plan.w_exp, plan.du, plan.dv, plan.vth, plan.reset_zero, plan.bias,
               plan.b_off, np.zeros(1, acc_dtype), scores)
     return scores

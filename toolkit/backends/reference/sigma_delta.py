@@ -1,7 +1,8 @@
-"""Reference rule for Loihi 2's sigma-delta neuron, mirroring Lava's ``PySigmaDeltaModelFixed``.
+"""Reference model of Loihi 2's sigma-delta neuron, mirroring Lava's ``PySigmaDeltaModelFixed``.
 
 Lava's model does every operation on numpy int32 arrays (the input arrives as int32); this
-rule performs the same operations, in the same order and dtype, on the whole batch at once,
+model performs the same operations (``sigma_delta_step``, the one place they are written), in the
+same order and dtype, on the whole batch at once,
 so it agrees bit for bit, wrap-around included (see ``ir.LoihiSigmaDelta`` for the equations):
 
     σ ← σ + a;  y ← f(σ + b);  δ ← y − y_prev + r
@@ -17,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit import ir
-from toolkit.backends.reference.core import Recorder, register_reference
+from toolkit.backends.reference.core import NodeModel, register_model
 
-__all__ = ["SigmaDeltaState", "sigma_delta_step"]
+__all__ = ["SigmaDeltaModel", "SigmaDeltaState", "sigma_delta_step"]
 
 
 class SigmaDeltaState:
@@ -58,22 +59,18 @@ def sigma_delta_step(st: SigmaDeltaState, a: np.ndarray, n: ir.LoihiSigmaDelta, 
     return np.right_shift(s_out, n.state_exp)
 
 
-@register_reference(ir.LoihiSigmaDelta)
-def _sigma_delta(n: ir.LoihiSigmaDelta, a: np.ndarray, rec: Recorder) -> np.ndarray:
-    b, t = a.shape[:2]
-    a = a.reshape(b, t, *n.shape).astype(np.int32)  # Lava's input port is int32 (wraps as it does)
-    vth, bias = _registers(n)
-    st = SigmaDeltaState((b, *n.shape))
-    out = np.empty((t, b, *n.shape), np.int32)  # time-major: the next synapse reads it without a copy
-    record = rec.wants(n.name)
-    names = ("sigma", "act", "residue", "error") if n.cum_error else ("sigma", "act", "residue")
-    trace: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    for k in range(t):
-        out[k] = sigma_delta_step(st, a[:, k], n, vth, bias)
-        if record:
-            for name in names:
-                trace[name].append(getattr(st, name).copy())
-    messages = np.moveaxis(out, 0, 1)
-    if record:
-        rec.add(n.name, s=messages.copy(), **{k: np.stack(v, 1) for k, v in trace.items()})
-    return messages
+@register_model(ir.LoihiSigmaDelta)
+class SigmaDeltaModel(NodeModel):
+    def start(self, node: ir.LoihiSigmaDelta, batch: int) -> SigmaDeltaState:
+        return SigmaDeltaState((batch, *node.shape))
+
+    def step(self, node: ir.LoihiSigmaDelta, state: SigmaDeltaState, x: np.ndarray) -> np.ndarray:
+        vth, bias = _registers(node)
+        a = np.asarray(x).reshape(state.sigma.shape).astype(np.int32)  # Lava's input port is int32 (wraps as it does)
+        return sigma_delta_step(state, a, node, vth, bias)
+
+    def traces(self, node: ir.LoihiSigmaDelta) -> tuple[str, ...]:
+        return ("sigma", "act", "residue", "error") if node.cum_error else ("sigma", "act", "residue")
+
+    def read(self, node: ir.LoihiSigmaDelta, state: SigmaDeltaState) -> dict[str, np.ndarray]:
+        return {k: getattr(state, k).copy() for k in self.traces(node)}

@@ -1,0 +1,93 @@
+"""Loihi's fixed-point neuron arithmetic, written once.
+
+These functions are the only place the reference simulator states how a CUBA LIF neuron updates
+(Lava 0.10's ``AbstractPyLifModelFixed.subthr_dynamics`` and ``PyLifModelBitAcc``). They use only
+arithmetic operators and NumPy ufuncs, so the same source runs
+
+* on NumPy arrays, for a whole batch at once (the step engine and the node-over-time engine), and
+* compiled by numba on single integers inside the event-driven kernel (``_event_kernel``), through
+  ``register_jitable``, which leaves them ordinary Python functions when called from Python.
+
+Exactness: u and v are 24-bit registers held in int64 (or, where the caller has proven the bounds
+the docstrings give, int32); every intermediate below stays far inside int64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = ["MAX_UV", "bias_of", "decay", "lif_update", "shift", "wrap_current"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: u and v are 24-bit signed registers: |u| ≤ 2^23, |v| ≤ 2^23 − 1
+MAX_UV = 1 << 23
+
+
+def _jitable(fn: F) -> F:
+    """``numba.extending.register_jitable`` where numba is installed (callable from compiled code)."""
+    try:
+        from numba.extending import register_jitable
+    except ImportError:  # numba is optional: the event engine is then unavailable, these stay plain functions
+        return fn
+    out: F = register_jitable(fn)
+    return out
+
+
+@_jitable
+def decay(x: Any, keep: int) -> Any:
+    """sgn(x)·(|x|·keep >> 12): Lava's decay of a 24-bit state by the factor keep/4096, rounding toward zero.
+
+    ``keep`` = 4096 − decay constant. keep = 4096 (no decay) and keep = 0 (full decay) are returned exactly
+    without arithmetic, so ``x`` may then be of any integer type. Otherwise |x| ≤ 2^23 makes |x·keep| ≤ 2^35
+    (int64), and the result, ≤ 2^23, fits the int32 Lava casts it to, so that cast changes nothing.
+    """
+    if keep == 4096:
+        return x
+    if keep == 0:
+        return x * 0
+    d = x * keep
+    return np.sign(d) * (np.abs(d) >> 12)
+
+
+@_jitable
+def wrap_current(cur: Any) -> Any:
+    """Lava's wrap of the current into 24 bits: subtract 2^24 above 2^23, add 2^24 at or below −2^23 (once,
+    from the unwrapped value, exactly as its two ``np.where`` calls do)."""
+    return np.where(cur > MAX_UV, cur - 2 * MAX_UV, np.where(cur <= -MAX_UV, cur + 2 * MAX_UV, cur))
+
+
+@_jitable
+def lif_update(u: Any, v: Any, a: Any, bias: Any, keep_u: int, keep_v: int, vth: int,
+               reset_zero: bool) -> tuple[Any, Any, Any]:
+    """One step of Loihi's CUBA LIF; returns (u, v, spikes). Works elementwise on arrays or on integers.
+
+        u ← wrap₂₄(decay(u, keep_u) + (a << 6))
+        v ← clip(decay(v, keep_v) + u + bias, ±(2^23 − 1))
+        s ← v > vth;  v ← 0 (reset_zero) or v − vth where s
+
+    ``keep_u`` = 4096 − (du + 1), ``keep_v`` = 4096 − dv; ``vth`` is the threshold mantissa << 6; ``bias`` is
+    bias_mant shifted by bias_exp (``bias_of``). In int32, exact for |a| < 2^17 with keep_u = 0 and keep_v = 4096
+    (the integrate-and-fire neuron): a << 6, v + u + bias and every step then stay below 2^31.
+    """
+    cur = wrap_current(decay(u, keep_u) + (a << 6))
+    vv = np.minimum(np.maximum(decay(v, keep_v) + cur + bias, -MAX_UV + 1), MAX_UV - 1)
+    s = vv > vth
+    return cur, np.where(s, 0 if reset_zero else vv - vth, vv), s
+
+
+def bias_of(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
+    """bias_mant · 2^bias_exp per neuron (int64), a right shift for negative exponents, as Lava scales it."""
+    bm = bias_mant.astype(np.int64)
+    return np.where(bias_exp >= 0, np.left_shift(bm, np.maximum(bias_exp, 0)),
+                    np.right_shift(bm, np.maximum(-bias_exp, 0)))
+
+
+def shift(a: np.ndarray, exp: int) -> np.ndarray:
+    """A dendritic sum shifted by a weight exponent: left if > 0, arithmetic (floor) right if < 0."""
+    if exp == 0:
+        return a
+    return np.left_shift(a, exp) if exp > 0 else np.right_shift(a, -exp)
