@@ -97,3 +97,24 @@ def test_current_encoding_needs_graded_spikes(trained_fa_noise, digits):
                      encoding=ir.Encoding.CURRENT)
     with pytest.raises(QuantizationError, match="loihi1 has no graded spikes"):
         quantize(g, hw=load_hw("loihi1"))
+
+
+def test_the_frontend_keeps_each_layers_rule_and_feedback_matrix(trained_fa_noise, tmp_path):
+    """A network trained with FA keeps its B through the IR, the passes and the file, so it can keep learning
+    on the chip with the same B."""
+    from compilers.frontend import from_torch
+    from toolkit.rules import Rule
+    from toolkit.training.modules import RuleLinear
+
+    model = trained_fa_noise[0]
+    layers = [m for m in model if isinstance(m, RuleLinear)]
+    g = from_torch(model, (64,))
+    dense = g.of_type(ir.Dense)
+    assert [d.rule for d in dense] == [Rule.FA] * len(layers)
+    for d, m in zip(dense, layers, strict=True):
+        np.testing.assert_array_equal(d.feedback, m.feedback.detach().numpy().astype(np.float64))
+        assert d.feedback.shape == d.weight.T.shape
+    h = ir.load_graph(ir.save_graph(g, tmp_path / "net.nfa"))
+    for d in h.of_type(ir.Dense):
+        assert d.rule is Rule.FA
+        np.testing.assert_array_equal(d.feedback, g.node(d.name).feedback)

@@ -86,7 +86,7 @@ def _digest(graph: Any) -> str:
     import dataclasses
     import hashlib
 
-    h = hashlib.sha256(str(graph.meta.get("timesteps")).encode())
+    h = hashlib.sha256(str(graph.timesteps).encode())
     for n in graph.nodes:
         for f in dataclasses.fields(n):
             v = getattr(n, f.name)
@@ -134,7 +134,7 @@ def _sdn(net: Net, calib: Any, test_n: Any, test: Any, out: Path) -> dict[str, A
            "reference_all": simulate(graph, test.x).accuracy(test.y),
            "messages_per_sample": _messages(graph, test_n),
            "neurons": [int(np.prod(n.shape)) for n in graph.of_type(ir.LoihiSigmaDelta)],
-           "quantization": graph.meta["quantization"]}
+           "quantization": graph.record(ir.Quantization).to_json()["layers"]}
     sparse, _ = _compile(net, calib, out, "sdn-sparse", mode=ConversionMode.SDN, delta_threshold=0.1,
                          cum_error=True, timesteps=net.layers + 4)
     row["sparse"] = [{"timesteps": t, "accuracy": simulate(sparse, test_n.x, timesteps=t).accuracy(test_n.y)}
