@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ __all__ = [
     "EnergyBasis",
     "EnergyModel",
     "HardwareConfig",
+    "LearningFactorBits",
+    "LearningLimits",
     "NeuronFormat",
     "SynapseFormat",
     "SynapseMemory",
@@ -107,6 +110,104 @@ class SynapseMemory:
     index_bits_max: int = bounded(0, lo=0, hi=32)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearningFactorBits:
+    """Width in bits the learning engine counts for each factor of a product (Lava ``FACTOR_TO_WIDTH_DICT``).
+
+    Keys are the rule symbols, with ``const`` for a constant factor (Lava's ``C``). A factor's value is
+    saturated to ``-2**width .. 2**width - 1`` before it is multiplied in.
+    """
+
+    x0: int = bounded(lo=1, hi=16)
+    y0: int = bounded(lo=1, hi=16)
+    x1: int = bounded(lo=1, hi=16)
+    x2: int = bounded(lo=1, hi=16)
+    y1: int = bounded(lo=1, hi=16)
+    y2: int = bounded(lo=1, hi=16)
+    y3: int = bounded(lo=1, hi=16)
+    w: int = bounded(lo=1, hi=16)
+    d: int = bounded(lo=1, hi=16)
+    t: int = bounded(lo=1, hi=16)
+    const: int = bounded(lo=1, hi=16)
+
+    def of(self, symbol: str) -> int:
+        """The width of factor ``symbol`` (``x0`` ... ``t``, or ``C``/``const`` for a constant)."""
+        name = "const" if symbol == "C" else symbol
+        if name not in _FACTOR_SYMBOLS:
+            raise KeyError(f"unknown learning-rule factor {symbol!r} (factors: {', '.join(_FACTOR_SYMBOLS)}, C)")
+        return int(getattr(self, name))
+
+
+_FACTOR_SYMBOLS = ("x0", "y0", "x1", "x2", "y1", "y2", "y3", "w", "d", "t", "const")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearningLimits:
+    """The on-chip learning engine: sum-of-products rules ``dw``/``dd``/``dt`` over traces (Lava's fixed-point model).
+
+    A product is ``scale * dependency * factor * ...`` with dependency ``x0``, ``y0`` or ``uK``
+    (K = decimation exponent: the product runs every 2**K epochs). Its scale is
+    ``m * 2**e`` with ``m`` in ``scale_mant_min..scale_mant_max`` after even mantissas are folded into
+    the exponent (Lava does this before its check) and ``e`` in ``scale_exp_min..scale_exp_max``.
+    The product of the factors is right-shifted by :meth:`product_shift` before the scale exponent is
+    applied and the result saturates to the ``accumulator_bits`` + sign accumulator.
+
+    Traces (x1, x2 pre; y1, y2, y3 post) are unsigned ``trace_bits`` integers (0..``trace_max``). A
+    trace's impulse is ``int + frac / 2**trace_impulse_frac_bits`` with ``int`` in
+    ``0..trace_impulse_int_max``; its decay constant tau must be in ``trace_tau_min..trace_tau_max``
+    when the trace is used (tau = 0 leaves the trace at 0 after every step). Synaptic variables:
+    weight ``w`` (mixed sign), tag ``t`` (signed), delay ``d`` (unsigned), each within its range.
+    ``t_epoch`` is in ``t_epoch_min..t_epoch_max`` (the within-epoch spike time is an
+    ``epoch_time_bits`` field, 0 meaning no spike). ``max_products_per_rule`` and
+    ``max_factors_per_product`` are None where no limit is known or enforced.
+    """
+
+    scale_mant_min: int = bounded(lo=-128, hi=0)
+    scale_mant_max: int = bounded(lo=0, hi=127)
+    scale_exp_min: int = bounded(lo=-32, hi=0)
+    scale_exp_max: int = bounded(lo=0, hi=32)
+    shift_mant_bits: int = bounded(lo=0, hi=16, doc="width the product shift counts for the scale mantissa")
+    accumulator_bits: int = bounded(lo=1, hi=32, doc="unsigned width of the synaptic-variable accumulator")
+    factor_bits: LearningFactorBits
+    trace_bits: int = bounded(lo=1, hi=16)
+    trace_impulse_int_max: int = bounded(lo=0, hi=65535)
+    trace_impulse_frac_bits: int = bounded(lo=0, hi=16)
+    trace_tau_min: int = bounded(lo=0, hi=65535)
+    trace_tau_max: int = bounded(lo=1, hi=65535)
+    weight_min: int = bounded(lo=-65536, hi=0)
+    weight_max: int = bounded(lo=0, hi=65535)
+    tag_min: int = bounded(lo=-65536, hi=0)
+    tag_max: int = bounded(lo=0, hi=65535)
+    delay_min: int = bounded(lo=0, hi=65535)
+    delay_max: int = bounded(lo=0, hi=65535)
+    t_epoch_min: int = bounded(lo=1, hi=65535)
+    t_epoch_max: int = bounded(lo=1, hi=65535)
+    epoch_time_bits: int = bounded(lo=1, hi=16)
+    decimate_exp_min: int = bounded(lo=0, hi=31)
+    decimate_exp_max: int = bounded(lo=0, hi=31)
+    max_products_per_rule: int | None = bounded(lo=1, hi=65535)
+    max_factors_per_product: int | None = bounded(lo=1, hi=65535)
+
+    @property
+    def trace_max(self) -> int:
+        return (1 << self.trace_bits) - 1
+
+    @property
+    def trace_impulse_max(self) -> float:
+        """The largest impulse: the integer maximum plus the largest fraction."""
+        frac = (1 << self.trace_impulse_frac_bits) - 1
+        return self.trace_impulse_int_max + frac / (1 << self.trace_impulse_frac_bits)
+
+    def product_shift(self, factors: Iterable[str]) -> int:
+        """Right shift of a product: max(0, Σ factor widths + ``shift_mant_bits`` − ``accumulator_bits``).
+
+        ``factors`` are the product's factors without its dependency (``x0``/``y0``/``uK``); a second
+        ``x0`` or ``y0`` in a product is a factor (Lava ``LearningRuleApplierBitApprox.apply``).
+        """
+        widths = sum(self.factor_bits.of(f) for f in factors)
+        return max(0, widths + self.shift_mant_bits - self.accumulator_bits)
+
+
 class EnergyBasis(enum.Enum):
     """What the per-operation figures of an ``EnergyModel`` are."""
 
@@ -144,6 +245,7 @@ class HardwareConfig:
     neuron: NeuronFormat
     synapse_memory: SynapseMemory = field(default_factory=SynapseMemory)
     energy: EnergyModel | None = None
+    learning: LearningLimits | None = None
     source: str = ""
 
     @property
@@ -191,3 +293,22 @@ def _check_consistency(cfg: HardwareConfig, source: str) -> None:
     if not syn.graded_spikes and syn.max_message_bits != 0:
         raise ConfigError(f"{source}: synapse.max_message_bits: must be 0 when graded_spikes is false "
                           f"(got {syn.max_message_bits})")
+    if cfg.learning is not None:
+        _check_learning(cfg.learning, source)
+
+
+def _check_learning(lrn: LearningLimits, source: str) -> None:
+    for lo, hi in (("scale_mant_min", "scale_mant_max"), ("scale_exp_min", "scale_exp_max"),
+                   ("trace_tau_min", "trace_tau_max"), ("weight_min", "weight_max"), ("tag_min", "tag_max"),
+                   ("delay_min", "delay_max"), ("t_epoch_min", "t_epoch_max"),
+                   ("decimate_exp_min", "decimate_exp_max")):
+        if getattr(lrn, hi) < getattr(lrn, lo):
+            raise ConfigError(f"{source}: learning.{hi}: must be >= {lo} ({getattr(lrn, lo)}), "
+                              f"got {getattr(lrn, hi)}")
+    if lrn.trace_impulse_int_max > lrn.trace_max:
+        raise ConfigError(f"{source}: learning.trace_impulse_int_max: must be <= 2**trace_bits - 1 "
+                          f"({lrn.trace_max}), got {lrn.trace_impulse_int_max}")
+    epoch_time_max = (1 << lrn.epoch_time_bits) - 1
+    if lrn.t_epoch_max > epoch_time_max:
+        raise ConfigError(f"{source}: learning.t_epoch_max: must be <= 2**epoch_time_bits - 1 "
+                          f"({epoch_time_max}), got {lrn.t_epoch_max}")

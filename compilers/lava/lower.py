@@ -125,6 +125,10 @@ def _require_quantized(n: ir.Synapse) -> None:
     if not n.quantized:
         raise LoweringError(f"{type(n).__name__} {n.name!r} has float weights: quantise the graph first "
                             "(nfa compile)")
+    if n.plastic is not None:
+        raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic ({n.plastic.name}); the Lava lowering of "
+                            "plastic synapses into a learning network is not built yet, so it is refused rather "
+                            "than run as a fixed synapse")
 
 
 @register_lowering(ir.Dense)

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from toolkit.errors import GraphError, RegistryError
+from toolkit.learning.rule import Plasticity
 from toolkit.rules import Rule
 
 if TYPE_CHECKING:
@@ -158,6 +159,11 @@ class Node:
     def port(cls, name: str) -> Port | None:
         return next((p for p in cls.PORTS if p.name == name), None)
 
+    def lifetimes(self) -> Mapping[str, Lifetime]:
+        """This node's state variables and how long each lives (its type's ``STATE``, unless the instance adds
+        state of its own, as a plastic synapse does)."""
+        return self.STATE
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The node's array-valued fields, by field name."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -208,6 +214,10 @@ class Synapse(Node):
     learning rule the weights were trained with (None: unknown or not trained), ``feedback`` the
     rule's fixed or learned feedback matrix B where it has one (for feedback alignment the shape of
     Wᵀ, in the float units of training; see ``toolkit.training.modules``).
+
+    ``plastic``: the local learning rule the synapse runs while the network runs (``toolkit.learning``), or
+    None for a fixed synapse. A plastic synapse's weight, tag and delay variables and its traces live for
+    the whole run (``Lifetime.RUN``, see ``lifetimes``).
     """
 
     weight: np.ndarray
@@ -216,11 +226,19 @@ class Synapse(Node):
     delay: int = 0
     rule: Rule | None = None
     feedback: np.ndarray | None = None
+    plastic: Plasticity | None = None
 
     PORTS: ClassVar[tuple[Port, ...]] = (Port("in", Flow.SIGNAL, doc="presynaptic signal"),)
     OUTPUT: ClassVar[Flow | None] = Flow.CURRENT
     #: the messages a delayed synapse holds in flight; weights are parameters, not state
     STATE: ClassVar[Mapping[str, Lifetime]] = MappingProxyType({"in_flight": Lifetime.SAMPLE})
+
+    def lifetimes(self) -> Mapping[str, Lifetime]:
+        if self.plastic is None:
+            return self.STATE
+        own = sorted(n for n in self.plastic.used_traces() if not (self.plastic.third_factor and n.startswith("y")))
+        run = {k: Lifetime.RUN for k in ("weight", "tag", "delay_var", *own)}
+        return MappingProxyType({**self.STATE, **run})
 
     @property
     def quantized(self) -> bool:

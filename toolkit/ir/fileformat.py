@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import IRFormatError
+from toolkit.errors import IRFormatError, ToolkitError
 from toolkit.fsutil import atomic_path
 from toolkit.ir.core import NODE_TYPES, Edge, Graph, Node
 from toolkit.ir.records import (
@@ -49,6 +49,7 @@ from toolkit.ir.records import (
     Record,
     Timesteps,
 )
+from toolkit.learning.rule import Plasticity
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "load_graph", "save_graph"]
 
@@ -137,9 +138,16 @@ def _encode_node(node: Node, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"type": type(node).__name__, "name": node.name, "fields": fields}
 
 
+#: value types (not nodes, enums or arrays) a node field may hold, by class name: each has ``to_json`` and a
+#: ``from_json`` classmethod
+VALUE_TYPES: dict[str, Any] = {"Plasticity": Plasticity}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return {"$enum": type(value).__name__, "value": value.value}
+    if type(value).__name__ in VALUE_TYPES and VALUE_TYPES[type(value).__name__] is type(value):
+        return {"$value": type(value).__name__, "data": value.to_json()}
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -176,6 +184,17 @@ def _enum_of(hint: Any) -> type[enum.Enum] | None:
     return next((t for t in options if isinstance(t, type) and issubclass(t, enum.Enum)), None)
 
 
+def _decode_object(v: dict[str, Any], where: str) -> Any:
+    """A ``{"$value": type, "data": ...}`` field: an object of one of ``VALUE_TYPES``."""
+    cls = VALUE_TYPES.get(v["$value"])
+    if cls is None:
+        raise IRFormatError(f"{where}: unknown value type {v['$value']!r} (known: {', '.join(VALUE_TYPES)})")
+    try:
+        return cls.from_json(v.get("data", {}))
+    except ToolkitError as exc:
+        raise IRFormatError(f"{where}: {exc}") from None
+
+
 def _decode_value(v: Any, hint: Any, zf: zipfile.ZipFile, where: str) -> Any:
     if isinstance(v, dict) and "$array" in v:
         try:
@@ -193,6 +212,8 @@ def _decode_value(v: Any, hint: Any, zf: zipfile.ZipFile, where: str) -> Any:
         except ValueError:
             valid = ", ".join(repr(m.value) for m in cls)
             raise IRFormatError(f"{where}: {v.get('value')!r} is not a {cls.__name__} (valid: {valid})") from None
+    if isinstance(v, dict) and "$value" in v:
+        return _decode_object(v, where)
     if isinstance(v, list) and _is_tuple_hint(hint):
         return tuple(tuple(x) if isinstance(x, list) else x for x in v)
     return v

@@ -65,6 +65,10 @@ def plan(graph: ir.Graph) -> Plan:
             raise LoweringError(f"Input {inp.name!r} is not encoded as spikes: the graph is not converted to spiking "
                                 "neurons; compile it first (nfa compile)")
     for n in graph.nodes:
+        if isinstance(n, ir.Synapse) and n.plastic is not None:
+            raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic ({n.plastic.name}); the reference "
+                                "simulator has no learning engine yet, so it is refused rather than run as a fixed "
+                                "synapse")
         if not isinstance(n, (ir.Input, ir.Output)) and MODELS.of(n) is None:
             raise LoweringError(f"the reference simulator cannot run {type(n).__name__} {n.name!r} "
                                 f"(supported: {MODELS.supported()})")

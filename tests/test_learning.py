@@ -1,0 +1,236 @@
+"""Learning rules written once in Python: the expression language, the checks against the learning engine's
+formats, the rendered Lava rules, and the NumPy definition against Lava's floating_pt learning engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from compilers.lava.learning import check_plasticity, lava_rule_string, product_shift
+from toolkit import ir
+from toolkit.errors import LoweringError
+from toolkit.learning import (
+    Plasticity,
+    Rule,
+    RuleSyntaxError,
+    Trace,
+    parse_rule,
+    scale_parts,
+    sgn,
+    t,
+    u,
+    w,
+    x0,
+    x1,
+    x2,
+    y0,
+    y1,
+    y2,
+    y3,
+)
+from toolkit.learning.builtin import BUILTIN
+from toolkit.learning.engine import SynapseState, run_plastic_synapse
+
+# ---------------------------------------------------------------- the expression language
+
+
+def test_products_take_their_dependency_and_distribute_over_sums():
+    r = 2 ** -4 * x0 * y1 - 2 ** -3 * y0 * x1
+    assert {(p.scale, p.dependency, tuple(f.var for f in p.factors)) for p in r.products} == {
+        (0.0625, "x0", ("y1",)), (-0.125, "y0", ("x1",))}
+    fa = x1 * (y2 - y3)                       # no dependency written: every epoch (u0)
+    assert {(p.scale, p.dep_symbol) for p in fa.products} == {(1.0, "u0"), (-1.0, "u0")}
+    assert x0 * y1 + x0 * y1 == 2 * x0 * y1   # like terms merge
+    assert not (x0 * y1 - x0 * y1)
+
+
+def test_constants_become_factors_only_where_the_engine_has_them():
+    (p,) = (y0 * x1 * (y2 - 10)).products
+    assert [(f.var, f.const) for f in p.factors] == [("x1", 0), ("y2", -10)]
+    (q,) = (u(1) * sgn(w - 64)).products
+    assert q.decimate == 1 and q.factors[0].sgn and q.factors[0].const == -64
+    with pytest.raises(RuleSyntaxError, match="a constant is added only to a single trace or synaptic variable"):
+        x0 * y1 + 3
+    with pytest.raises(RuleSyntaxError, match="must be an integer"):
+        y2 + 0.5
+    with pytest.raises(RuleSyntaxError, match="sgn takes w, t or d"):
+        sgn(x1)
+
+
+def test_parse_reads_what_str_writes_and_refuses_anything_else():
+    for r in (2 ** -4 * x0 * y1 - 3 * y0 * x1 * (y2 - 10), u(2) * sgn(t + 5) * x2, x0 * y0 * y1):
+        assert parse_rule(str(r)) == r
+    assert parse_rule("2^-4 * x0 * y1") == 2 ** -4 * x0 * y1       # Lava's ^ reads as a power
+    with pytest.raises(RuleSyntaxError, match="unknown symbol 'open'"):
+        parse_rule("open('x') * x0")
+    with pytest.raises(RuleSyntaxError, match="Attribute is not allowed"):
+        parse_rule("x0.__class__")
+    with pytest.raises(RuleSyntaxError, match="is not an expression"):
+        parse_rule("x0 *")
+
+
+def test_a_rule_with_two_decimations_or_an_undecayed_trace_is_refused():
+    with pytest.raises(RuleSyntaxError, match="several decimations"):
+        assert Plasticity(dw=u(0) * x1 + u(1) * x2, traces={"x1": Trace(1, 4), "x2": Trace(1, 4)}).decimate
+    with pytest.raises(RuleSyntaxError, match="reads trace x1 but gives it no decay"):
+        Plasticity(dw=y0 * x1)
+    with pytest.raises(RuleSyntaxError, match="sets no impulse or decay for y2"):
+        Plasticity(dw=y0 * x1 * y2, traces={"x1": Trace(1, 4), "y2": Trace(1, 4)}, third_factor=True)
+
+
+# ---------------------------------------------------------------- the engine's formats
+
+
+@pytest.mark.parametrize("rule, message", [
+    (Plasticity(dw=2 ** -9 * x0 * y1, traces={"y1": Trace(16, 4)}),
+     r"dw term '0.001953125 \* x0 \* y1': scale 0.00195312 is not m \* 2\^e with m in -8..7 and e in -7..8"),
+    (Plasticity(dw=9 * x0 * y1, traces={"y1": Trace(16, 4)}), r"scale 9 is not m \* 2\^e .*nearest: 8"),
+    (Plasticity(dw=x0 * y1, traces={"y1": Trace(200, 4)}), r"trace y1: impulse 200 is outside 0..127.996"),
+    (Plasticity(dw=x0 * y1, traces={"y1": Trace(16, 300)}), r"trace y1: decay time tau 300 is outside 1..255"),
+    (Plasticity(dw=x0 * y1, traces={"y1": Trace(16, 4)}, t_epoch=64), r"t_epoch 64 is outside 1..63"),
+    (Plasticity(dw=x0 * (w - 300)), r"constant -300 exceeds the learning engine's 8-bit constants"),
+])
+def test_a_term_out_of_range_fails_with_one_line_naming_it(rule, message):
+    with pytest.raises(LoweringError, match=message) as exc:
+        check_plasticity(rule)
+    assert "\n" not in str(exc.value)
+
+
+def test_product_shift_is_lavas():
+    assert product_shift((y0 * x1 * y2).products[0]) == 3        # 7 + 7 + 4 - 15 (Lava: ÷8)
+    assert product_shift((u(0) * t * y2).products[0]) == 5       # 9 + 7 + 4 - 15 (Lava: ÷32)
+    assert product_shift((x0 * y1).products[0]) == 0
+    assert product_shift((x0 * (w - 64) * y1).products[0]) == 5  # a factor's constant adds no width
+
+
+def test_rendered_strings_parse_in_lava_to_the_same_products():
+    from toolkit.lavacompat import require_lava
+
+    require_lava()
+    from lava.magma.core.learning.product_series import ProductSeries
+    from lava.magma.core.learning.symbolic_equation import SymbolicEquation
+
+    for name, make in BUILTIN.items():
+        rule = make()
+        for target, r in rule.rules().items():
+            text = lava_rule_string(r, target)
+            ps = ProductSeries(SymbolicEquation(target, text))
+            got = sorted((p.s_mantissa * 2.0 ** (p.s_exp - 7), p.dependency,  # Lava stores e + 7
+                          sorted(str(f.factor_type) for f in p.factors))
+                         for p in ps.products)
+            want = sorted((p.scale, p.dep_symbol[0] if p.dependency == "u" else p.dependency, len(p.factors))
+                          for p in r.products)
+            assert [(g[0], g[1]) for g in got] == [(s, d) for s, d, _ in want], (name, target, text)
+            assert [len(g[2]) for g in got] == [n for _, _, n in want], (name, target, text)
+
+
+# ---------------------------------------------------------------- the NumPy definition against Lava
+
+
+def _lava_weights(rule: Plasticity, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, y_in: np.ndarray | None,
+                  tag: str) -> np.ndarray:
+    """Weights after every step of Lava's LearningDense driven directly by spike sources (no neurons)."""
+    from toolkit.lavacompat import require_lava
+
+    require_lava()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import LearningDense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    from compilers.lava.learning import lava_learning_rule
+
+    steps = pre.shape[0]
+    syn = LearningDense(weights=w0.astype(float), learning_rule=lava_learning_rule(rule, rng_seed=0), name="syn")
+    RingBuffer(data=pre.T.astype(int)).s_out.connect(syn.s_in)
+    RingBuffer(data=post.T.astype(int)).s_out.connect(syn.s_in_bap)
+    if rule.third_factor:
+        assert y_in is not None
+        for k, port in enumerate((syn.s_in_y1, syn.s_in_y2, syn.s_in_y3)):
+            RingBuffer(data=y_in[:, k, :].T.astype(float)).s_out.connect(port)
+    mon = Monitor()
+    mon.probe(syn.weights, steps)
+    try:
+        syn.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag=tag))
+        return np.asarray(mon.get_data()["syn"]["weights"])
+    finally:
+        syn.stop()
+
+
+def _trains(seed: int, steps: int, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pre, post = rng.random((steps, n_pre)) < 0.3, rng.random((steps, n_post)) < 0.3
+    y1_in = np.minimum(127, np.cumsum(post, 0) * 5)[:, None, :]        # a postsynaptic spike trace
+    err = rng.integers(0, 40, (steps, 2, n_post))                        # y2, y3: error or reward parts
+    w0 = rng.integers(-60, 60, (n_post, n_pre)).astype(float)
+    return pre, post, np.concatenate([y1_in, err], axis=1).astype(float), w0
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("t_epoch", [1, 3])
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_builtin_rule_equals_lava_floating_pt(name, t_epoch):
+    rule = BUILTIN[name](t_epoch=t_epoch)
+    pre, post, y_in, w0 = _trains(7 + t_epoch, 24, 3, 2)
+    mine = np.array(run_plastic_synapse(rule, SynapseState.start(w0), pre, post, y_in, record=True))
+    lava = _lava_weights(rule, w0, pre, post, y_in, "floating_pt")
+    assert np.abs(mine[-1] - w0).max() > 1.0, "the rule did not learn anything on these trains"
+    np.testing.assert_allclose(mine, lava, rtol=1e-9, atol=1e-9)
+
+
+_FACTORS = [x1, x2, y1, y2, y3, w, t, w - 32, sgn(w)]
+
+
+@st.composite
+def _random_rules(draw) -> Plasticity:
+    products = []
+    for _ in range(draw(st.integers(1, 3))):
+        dep = draw(st.sampled_from([x0, y0, u(0), u(1)]))
+        factors = draw(st.lists(st.sampled_from(_FACTORS), min_size=0, max_size=2))
+        scale = draw(st.integers(-8, 7).filter(bool)) * 2.0 ** draw(st.integers(-7, -2))
+        term = scale * dep
+        for f in factors:
+            term = term * f
+        products.append(term)
+    rule = sum(products[1:], products[0])
+    if len({p.decimate for p in rule.products if p.dependency == "u"}) > 1:
+        rule = sum((p.scale * (u(0) if p.dependency == "u" else Rule.symbol(p.dependency))
+                    for p in rule.products), Rule())
+    if not rule:                  # the drawn products cancelled out
+        rule = x0 * y1
+    assume(all(scale_parts(p.scale) is not None for p in rule.products))   # merged like terms may not fit
+    traces = {n: Trace(draw(st.integers(1, 30)), draw(st.integers(2, 20))) for n in ("x1", "x2", "y1", "y2", "y3")}
+    return Plasticity(name="random", dw=rule, traces=traces, t_epoch=draw(st.sampled_from([1, 2, 4])))
+
+
+@pytest.mark.lava
+@settings(max_examples=12, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(rule=_random_rules(), seed=st.integers(0, 1000))
+def test_random_two_factor_rules_equal_lava_floating_pt(rule, seed):
+    pre, post, _, w0 = _trains(seed, 16, 3, 2)
+    mine = np.array(run_plastic_synapse(rule, SynapseState.start(w0), pre, post, record=True))
+    lava = _lava_weights(rule, w0, pre, post, None, "floating_pt")
+    np.testing.assert_allclose(mine, lava, rtol=1e-9, atol=1e-6)
+
+
+# ---------------------------------------------------------------- plasticity in the IR
+
+
+def test_a_plastic_synapse_round_trips_and_is_refused_where_no_engine_runs_it(tmp_path):
+    from toolkit.backends.reference import simulate
+
+    lif = ir.LoihiLIF(name="g", shape=(2,), vth=10, bias_mant=np.zeros(2, np.int32), bias_exp=np.zeros(2, np.int32))
+    syn = ir.Dense(name="syn", weight=np.full((2, 3), 4, np.int32), plastic=BUILTIN["stdp"]())
+    g = ir.Graph.chain([ir.Input(name="in", shape=(3,), encoding=ir.Encoding.RATE), syn, lif,
+                        ir.Output(name="out", shape=(2,), readout=ir.ReadoutMode.SPIKE_COUNT)],
+                       records=(ir.Timesteps(steps=4),))
+    h = ir.load_graph(ir.save_graph(g, tmp_path / "net.nfa"))
+    assert h == g and h.node("syn").plastic == syn.plastic and str(h.node("syn").plastic.dw) == str(syn.plastic.dw)
+    assert h.node("syn").lifetimes()["weight"] is ir.Lifetime.RUN
+    assert h.node("syn").lifetimes()["x1"] is ir.Lifetime.RUN
+    with pytest.raises(LoweringError, match="'syn' is plastic .*refused rather than run as a fixed synapse"):
+        simulate(g, np.zeros((1, 3)))
