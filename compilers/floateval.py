@@ -183,9 +183,10 @@ def float_forward(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, 
     samples = _inputs(graph, x)
     batch = len(next(iter(samples.values())))
     shapes = graph.shapes()
-    order = graph.topological()
+    acyclic = graph.is_acyclic()
+    order = graph.dataflow_order() if acyclic else graph.topological()
     rules = {n.name: _rule(n) for n in order}
-    if graph.is_acyclic():
+    if acyclic:
         vals: dict[str, np.ndarray] = {}
         for n in order:
             h = samples[n.name] if isinstance(n, ir.Input) else _in_value(graph, n, vals.get, batch, shapes)

@@ -233,3 +233,18 @@ def test_netx_export_refuses_a_graph_that_is_not_a_chain_naming_the_node(compile
 
     with pytest.raises(LoweringError, match=r"Input 'input' feeds 2 nodes \(W1, S\)"):
         netx_layers(compiled_graph)
+
+
+def test_float_evaluation_of_an_acyclic_graph_with_a_delay_reads_the_delayed_synapses_source():
+    """Without a cycle a delay changes no settled value: the graph evaluates as if it had none (regression: the
+    delayed synapse was evaluated before its source and read zeros)."""
+    rng = np.random.default_rng(1)
+    nodes = [ir.Input(name="in", shape=(5,)), ir.Dense(name="A", weight=rng.normal(size=(4, 5))),
+             ir.ReLU(name="h", shape=(4,)), ir.Dense(name="B", weight=rng.normal(size=(3, 4)), delay=2),
+             ir.Identity(name="o", shape=(3,)), ir.Output(name="out", shape=(3,))]
+    g = ir.Graph.chain(nodes)
+    undelayed = g.replace_nodes({"B": g.node("B").replace(delay=0)})
+    x = rng.random((6, 5))
+    assert [n.name for n in g.dataflow_order()] == ["in", "A", "h", "B", "o", "out"]
+    np.testing.assert_allclose(float_forward(g, x)["output"], float_forward(undelayed, x)["output"])
+    assert np.abs(float_forward(g, x)["output"]).max() > 0

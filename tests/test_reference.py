@@ -139,3 +139,23 @@ def test_fast_batch_encoder_equals_the_shared_encoder(rng, encoding):
     inp = ir.Input(name="in", shape=(3, 5), encoding=encoding, bits=5, seed=11)
     fast = encode_batch(q, 9, inp, first_index=4)
     np.testing.assert_array_equal(fast, encode(q, 9, encoding, bits=5, seed=11, first_index=4))
+
+
+def test_the_int32_integrate_and_fire_step_equals_lif_update_below_its_bound():
+    """``if_update_int32`` (the event kernel's narrow path) is ``lif_update`` with keep_u = 0, keep_v = 4096 for
+    |a| < 2^17, on random states, biases and thresholds across their ranges and at the bound's edges."""
+    from toolkit.backends.reference.fixed import IF_INT32_BOUND, MAX_UV, if_update_int32, lif_update
+
+    rng = np.random.default_rng(11)
+    n = 20000
+    v = rng.integers(-MAX_UV + 1, MAX_UV, n)
+    a = np.concatenate([rng.integers(-IF_INT32_BOUND + 1, IF_INT32_BOUND, n - 4),
+                        [IF_INT32_BOUND - 1, -IF_INT32_BOUND + 1, 0, 1]])
+    bias = rng.integers(-(4095 << 7), 4096 << 7, n)
+    for reset_zero in (True, False):
+        vth = int(rng.integers(0, (1 << 17))) << 6
+        want_u, want_v, want_s = lif_update(np.zeros(n, np.int64), v, a, bias, 0, 4096, vth, reset_zero)
+        got = [if_update_int32(np.int32(vi), np.int32(ai), np.int32(bi), np.int32(vth), reset_zero)
+               for vi, ai, bi in zip(v[:2000], a[:2000], bias[:2000], strict=True)]
+        np.testing.assert_array_equal([g[0] for g in got], want_v[:2000])
+        np.testing.assert_array_equal([g[1] for g in got], want_s[:2000].astype(int))

@@ -91,3 +91,25 @@ def test_plan_refuses_what_the_engine_cannot_run(lif_chain):
     delta = ir.Graph.chain([n.replace(encoding=ir.Encoding.DELTA) if isinstance(n, ir.Input) else n
                             for n in g.nodes], records=g.records)
     assert events.plan_events(delta) is None
+
+
+def test_the_kernel_cache_is_keyed_by_the_arithmetic_it_inlines(monkeypatch):
+    """Numba's own cache checks only the kernel file's time stamp; the kernel inlines ``fixed.py``, so the cache
+    folder is named by a hash of both sources (a stale kernel once ran the old arithmetic 100x slower)."""
+    from pathlib import Path
+
+    from toolkit.backends.reference import events
+
+    read: list[str] = []
+    real = Path.read_bytes
+
+    def spy(self: Path) -> bytes:
+        read.append(self.name)
+        return real(self)
+
+    before = events._cache_dir()
+    monkeypatch.setattr(Path, "read_bytes", spy)
+    assert events._cache_dir() == before
+    assert sorted(read) == ["_event_kernel.py", "fixed.py"]
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (b"#" if self.name == "fixed.py" else b""))
+    assert events._cache_dir() != before

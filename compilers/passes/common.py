@@ -101,9 +101,10 @@ class Fanin:
 
 
 def groups(graph: ir.Graph) -> list[ir.NeuronGroup]:
-    """The neuron groups, in the order of ``Graph.topological`` (every group after the groups whose
-    same-step output it needs)."""
-    return [n for n in graph.topological() if isinstance(n, ir.NeuronGroup)]
+    """The neuron groups, each after every group it reads: ``Graph.dataflow_order`` for a graph without cycles,
+    else ``Graph.topological`` (every group after the groups whose same-step output it needs)."""
+    order = graph.dataflow_order() if graph.is_acyclic() else graph.topological()
+    return [n for n in order if isinstance(n, ir.NeuronGroup)]
 
 
 def fanin(graph: ir.Graph, group: str) -> list[Fanin]:

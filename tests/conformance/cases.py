@@ -15,6 +15,12 @@ layer's exponent and weights from a worst-case bound of its input (``_fit_dense`
 ``_fit_conv``) so that every value stays within the formats' edges and inside int32, where
 the chip's arithmetic (and so the reference) is defined.
 
+Chains are not enough: the graph families (``branching``, ``recurrent``, ``two_inputs``) join
+LoihiLIF groups with Dense synapses in other topologies (fan-out and fan-in over paths of
+unequal length, logical delays, self-recurrent and feedback cycles, a second Input), where the
+Lava lowering must balance paths and keep samples apart (``compilers.lava.timing``). Each
+declares in ``Family.guarantees`` the structures (``PROPERTIES``) all its cases have.
+
 Add a family for every node type the compiler lowers (``FAMILIES``).
 """
 
@@ -29,13 +35,14 @@ from hypothesis import strategies as st
 
 from toolkit import ir
 
-__all__ = ["FAMILIES", "Case", "Family", "conv_chains", "dense_lif_chains", "dense_sdn_chains"]
+__all__ = ["FAMILIES", "PROPERTIES", "Case", "Family", "branching", "conv_chains", "dense_lif_chains",
+           "dense_sdn_chains", "recurrent", "two_inputs"]
 
 
 @dataclass(frozen=True)
 class Case:
     graph: ir.Graph
-    x: np.ndarray
+    x: np.ndarray | dict[str, np.ndarray]   # a mapping by Input name for graphs with several inputs
     timesteps: int
 
     @property
@@ -82,15 +89,19 @@ def dense_lif_chains(draw: Callable) -> Case:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
     nodes: list[ir.Node] = draw(_inputs(sizes[0]))
+    inp = nodes[0]
+    assert isinstance(inp, ir.Input)
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         magnitude = draw(st.sampled_from([8, 64, 254]))
-        nodes.append(ir.Dense(name=f"dense{i}", weight=_even_registers(rng, (b, a), magnitude),
-                              weight_exp=draw(st.integers(-7, 7))))
+        r, e = _even_registers(rng, (b, a), magnitude), draw(st.integers(-7, 7))
+        if i == 0 and inp.encoding.graded:  # graded input: keep a << 6 inside Lava's int32 (binary spikes always are)
+            r, e, _ = _fit_dense(r, (1 << inp.bits) - 1, e, _LIF_DRIVE)
+        nodes.append(ir.Dense(name=f"dense{i}", weight=r, weight_exp=e))
         nodes.append(draw(_lif(f"lif{i}", b, rng)))
     nodes.append(ir.Output(name="output", shape=(sizes[-1],), readout=ir.ReadoutMode.SPIKE_COUNT))
     t = draw(st.integers(1, 12))
     x = rng.random((draw(st.integers(1, 3)), *nodes[0].shape))
-    return Case(graph=ir.Graph.chain(nodes, meta={"timesteps": t}), x=x, timesteps=t)
+    return Case(graph=ir.Graph.chain(nodes, records=(ir.Timesteps(steps=t),)), x=x, timesteps=t)
 
 
 _INT32_SAFE = 1 << 30   # every dendritic sum before its shift stays below this (Lava sums in int32)
@@ -171,7 +182,7 @@ def dense_sdn_chains(draw: Callable) -> Case:
         nodes.append(group)
     nodes.append(ir.Output(name="output", shape=(sizes[-1],), readout=ir.ReadoutMode.SIGMA))
     x = rng.uniform(0.6 if edge else 0.0, 1.0, (draw(st.integers(1, 3)), *nodes[0].shape))
-    return Case(graph=ir.Graph.chain(nodes, meta={"timesteps": t}), x=x, timesteps=t)
+    return Case(graph=ir.Graph.chain(nodes, records=(ir.Timesteps(steps=t),)), x=x, timesteps=t)
 
 
 @st.composite
@@ -227,7 +238,7 @@ def conv_chains(draw: Callable, sdn: bool) -> Case:
     readout = ir.ReadoutMode.SIGMA if sdn else ir.ReadoutMode.SPIKE_COUNT
     nodes.append(ir.Output(name="output", shape=(int(np.prod(shape)),), readout=readout))
     x = rng.uniform(0.6 if edge else 0.0, 1.0, (draw(st.integers(1, 2)), *nodes[0].shape))
-    return Case(graph=ir.Graph.chain(nodes, meta={"timesteps": t}), x=x, timesteps=t)
+    return Case(graph=ir.Graph.chain(nodes, records=(ir.Timesteps(steps=t),)), x=x, timesteps=t)
 
 
 @st.composite
@@ -250,12 +261,188 @@ def _group(draw: Callable, nodes: list[ir.Node], name: str, shape: tuple[int, ..
     return 1
 
 
+# --------------------------------------------------------------------------- graphs that are not chains
+#
+# LoihiLIF groups joined by Dense synapses in any topology: fan-out and fan-in (a group's ``in`` port
+# sums several synapses), paths of unequal length (Lava needs DelayDense to balance them), logical
+# delays (WindowDense), recurrent cycles and several Inputs. Every synapse into a group is fitted so
+# that the group's total drive stays inside ``_lif_drive`` (see there).
+
+_LIF_EXACT = 1 << 18   # max |a| into a leaky-current LIF group: a << 6 ≤ 2^24, so u stays a 24-bit register
+
+
+def _lif_drive(group: ir.LoihiLIF) -> int:
+    """Bound of the summed input |a| of ``group`` at which Lava's int32 arithmetic stays exact.
+
+    With du = 4095 the current keeps nothing of its past (u = wrap₂₄(a << 6)), so a << 6 may reach 2^30 and
+    the current wraps once from far outside 24 bits, exactly as Lava's model does. With any other du, a
+    current that left 24 bits would carry over and grow step by step past int32 (the ``int32 overflow`` entry
+    of ``UNSUPPORTED``); |a| ≤ 2^18 keeps it inside 24 bits (one wrap brings it back) while still reaching the
+    wrap-around."""
+    return _LIF_DRIVE if group.du == 4095 else _LIF_EXACT
+
+
+@dataclass(frozen=True)
+class _Link:
+    src: str        # the signal the synapse reads: an Input, its Flatten, or a LoihiLIF group
+    dst: str        # the LoihiLIF group it feeds
+    delay: int = 0  # the IR's logical delay
+
+
+def _delay(draw: Callable, high: int = 3) -> int:
+    """Mostly 0 (the common case), else 1..high."""
+    return draw(st.integers(1, high)) if draw(st.integers(0, 2)) == 0 else 0
+
+
+def _lif_graph(draw: Callable, rng: np.random.Generator, sources: list[list[ir.Node]], sizes: dict[str, int],
+               links: list[_Link], out: str, t: int) -> ir.Graph:
+    """Inputs (``sources``: each an Input, or an Input and the Flatten after it), LoihiLIF groups ``sizes``
+    (name -> neurons), a Dense per link (weights in the chip's full ranges, fitted so that the sum into each
+    group stays within ``_lif_drive``) and an Output reading the spike counts of group ``out``. The node order
+    is sometimes shuffled: nothing may depend on the order in which a graph lists its nodes."""
+    groups = {name: draw(_lif(name, n, rng)) for name, n in sizes.items()}
+    width, level = dict(sizes), {}
+    nodes: list[ir.Node] = []
+    edges: list[tuple[str, str]] = []
+    for chain in sources:
+        for node in chain:
+            width[node.name], level[node.name] = int(np.prod(chain[0].shape)), _max_level(chain[0])
+        nodes += chain
+        edges += [(a.name, b.name) for a, b in itertools.pairwise(chain)]
+    nodes += groups.values()
+    fan_in = {g: sum(ln.dst == g for ln in links) for g in groups}
+    for i, ln in enumerate(links):
+        r = _even_registers(rng, (width[ln.dst], width[ln.src]), draw(st.sampled_from([8, 64, 254])))
+        r, e, _ = _fit_dense(r, level.get(ln.src, 1), draw(st.integers(-7, 7)),
+                             _lif_drive(groups[ln.dst]) // fan_in[ln.dst])
+        nodes.append(ir.Dense(name=f"dense{i}", weight=r, weight_exp=e, delay=ln.delay))
+        edges += [(ln.src, f"dense{i}"), (f"dense{i}", ln.dst)]
+    nodes.append(ir.Output(name="output", shape=(width[out],), readout=ir.ReadoutMode.SPIKE_COUNT))
+    edges.append((out, "output"))
+    if draw(st.booleans()):
+        nodes = draw(st.permutations(nodes))
+    return ir.Graph(nodes=tuple(nodes), edges=tuple(edges), records=(ir.Timesteps(steps=t),))
+
+
+@st.composite
+def branching(draw: Callable) -> Case:
+    """A random DAG of 2..4 LoihiLIF groups: each group after the first reads 1..3 of the input and the groups
+    before it, so branches fan out and merge again over paths of unequal length (a residual input → A → B → C
+    plus input → C or A → C, or parallel branches into one group); some synapses carry a delay, and sometimes
+    two synapses (with their own delays) join the same pair. Every case has a group with fan-in."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k = draw(st.integers(2, 4))
+    inputs: list[ir.Node] = draw(_inputs(draw(st.integers(1, 12))))
+    signals = [inputs[-1].name] + [f"lif{j}" for j in range(k)]   # 0: the input; j ≥ 1: group lif{j-1}
+    pairs = [(0, 1)]
+    for j in range(2, k + 1):
+        pairs += [(i, j) for i in draw(st.lists(st.integers(0, j - 1), min_size=1, max_size=3, unique=True))]
+    for j in range(1, k):  # a group that feeds nothing feeds the last one
+        if not any(a == j for a, _ in pairs):
+            pairs.append((j, k))
+    if all(sum(b == j for _, b in pairs) < 2 for j in range(1, k + 1)):  # a chain so far: add a skip
+        pairs.append((0, k))
+    links = [_Link(signals[a], signals[b], _delay(draw)) for a, b in pairs]
+    if draw(st.booleans()):  # a second synapse between a pair already joined, with its own delay
+        twin = links[draw(st.integers(0, len(links) - 1))]
+        links.append(_Link(twin.src, twin.dst, _delay(draw)))
+    sizes = {f"lif{j}": draw(st.integers(1, 12)) for j in range(k)}
+    t = draw(st.integers(1, 16))
+    graph = _lif_graph(draw, rng, [inputs], sizes, links, f"lif{k - 1}", t)
+    x = rng.random((draw(st.integers(1, 3)), *inputs[0].shape))
+    return Case(graph=graph, x=x, timesteps=t)
+
+
+@st.composite
+def recurrent(draw: Callable) -> Case:
+    """Input → 1..3 LoihiLIF groups in a chain with recurrence: self-recurrent Dense synapses of delay 1..3 and
+    0..2 feedback synapses from a later group back to an earlier one. A feedback cycle over n synapses gets a
+    delay that makes the cycle's total delay at least n (Lava's rule; the IR's needs only one delay ≥ 1), and
+    it is 0 where the chain's own delays already add up to n. Sometimes the input also feeds the last group.
+    Every case has a cycle."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k = draw(st.integers(1, 3))
+    inputs: list[ir.Node] = draw(_inputs(draw(st.integers(1, 12))))
+    groups = [f"lif{j}" for j in range(k)]
+    forward = [_delay(draw, 2) for _ in range(k - 1)]      # lif{j} → lif{j+1}
+    links = [_Link(inputs[-1].name, groups[0], _delay(draw, 2))]
+    links += [_Link(groups[j], groups[j + 1], d) for j, d in enumerate(forward)]
+    if k > 1 and draw(st.booleans()):
+        links.append(_Link(inputs[-1].name, groups[-1], _delay(draw, 2)))
+    for g in groups:
+        if draw(st.booleans()):
+            links.append(_Link(g, g, draw(st.integers(1, 3))))
+    for _ in range(draw(st.integers(0, 2)) if k > 1 else 0):
+        i = draw(st.integers(0, k - 2))
+        j = draw(st.integers(i + 1, k - 1))
+        need = max(0, (j - i + 1) - sum(forward[i:j]))
+        links.append(_Link(groups[j], groups[i], need + draw(st.integers(0, 2))))
+    if not any(ln.src in groups and groups.index(ln.src) >= groups.index(ln.dst) for ln in links):
+        g = groups[draw(st.integers(0, k - 1))]
+        links.append(_Link(g, g, draw(st.integers(1, 3))))
+    sizes = {g: draw(st.integers(1, 12)) for g in groups}
+    t = draw(st.integers(1, 24))
+    graph = _lif_graph(draw, rng, [inputs], sizes, links, groups[-1], t)
+    x = rng.random((draw(st.integers(1, 3)), *inputs[0].shape))
+    return Case(graph=graph, x=x, timesteps=t)
+
+
+@st.composite
+def two_inputs(draw: Callable) -> Case:
+    """A data Input (any encoding, sometimes flattened) → 1..3 LoihiLIF groups in a chain, and a second Input
+    ``label`` (rate or current encoding: one-hot or random levels) feeding 1..k of the groups, the first (the
+    same group as the data) or later ones, some synapses delayed. Samples are a mapping by input name."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k = draw(st.integers(1, 3))
+    inputs: list[ir.Node] = draw(_inputs(draw(st.integers(1, 12))))
+    n_label = draw(st.integers(1, 6))
+    label = ir.Input(name="label", shape=(n_label,), encoding=draw(st.sampled_from([ir.Encoding.RATE,
+                                                                                     ir.Encoding.CURRENT])),
+                     bits=draw(st.integers(1, 8)), seed=draw(st.integers(0, 1000)))
+    groups = [f"lif{j}" for j in range(k)]
+    links = [_Link(inputs[-1].name, groups[0], _delay(draw, 2))]
+    links += [_Link(a, b, _delay(draw, 2)) for a, b in itertools.pairwise(groups)]
+    fed = draw(st.lists(st.integers(0, k - 1), min_size=1, max_size=k, unique=True))
+    links += [_Link("label", groups[j], _delay(draw, 2)) for j in fed]
+    sizes = {g: draw(st.integers(1, 12)) for g in groups}
+    t = draw(st.integers(1, 16))
+    n = draw(st.integers(1, 3))
+    graph = _lif_graph(draw, rng, [inputs, [label]], sizes, links, groups[-1], t)
+    labels = (np.eye(n_label)[rng.integers(0, n_label, n)] if draw(st.booleans())
+              else rng.random((n, n_label)))
+    x = {"input": rng.random((n, *inputs[0].shape)), "label": labels}
+    return Case(graph=graph, x=x, timesteps=t)
+
+
+def _has_cycle(graph: ir.Graph) -> bool:
+    return not graph.is_acyclic()
+
+
+def _has_fan_in(graph: ir.Graph) -> bool:
+    return any(len(graph.in_edges(g.name)) >= 2 for g in graph.of_type(ir.NeuronGroup))
+
+
+def _has_two_inputs(graph: ir.Graph) -> bool:
+    return len(graph.of_type(ir.Input)) >= 2
+
+
+#: structural properties a family can guarantee for every case it draws (``Family.guarantees``)
+PROPERTIES: dict[str, Callable[[ir.Graph], bool]] = {
+    "cycle": _has_cycle,
+    "fan_in": _has_fan_in,
+    "two_inputs": _has_two_inputs,
+}
+
+
 @dataclass(frozen=True)
 class Family:
     strategy: st.SearchStrategy[Case]
     examples: int                      # random cases per backend
     covers: frozenset[type[ir.Node]]   # node types every case of the family contains or may contain
+    guarantees: frozenset[str] = frozenset()  # ``PROPERTIES`` every case of the family has (the tests check)
 
+
+_LIF_GRAPH = frozenset({ir.Input, ir.Flatten, ir.Dense, ir.LoihiLIF, ir.Output})
 
 #: family name -> Family. Together the families must cover every node type with a Lava
 #: lowering and run at least 200 cases per backend (tests/conformance/test_conformance.py).
@@ -268,4 +455,7 @@ FAMILIES: dict[str, Family] = {
                                                            ir.Output})),
     "conv_sdn": Family(conv_chains(sdn=True), 40, frozenset({ir.Input, ir.Conv2d, ir.LoihiSigmaDelta,
                                                              ir.Flatten, ir.Dense, ir.Output})),
+    "branching": Family(branching(), 40, _LIF_GRAPH, frozenset({"fan_in"})),
+    "recurrent": Family(recurrent(), 40, _LIF_GRAPH, frozenset({"cycle"})),
+    "two_inputs": Family(two_inputs(), 30, _LIF_GRAPH, frozenset({"two_inputs"})),
 }

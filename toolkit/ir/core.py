@@ -423,11 +423,22 @@ class Graph:
         ``GraphError`` naming a cycle without such a delay."""
         return [self.node(n) for n in _kahn({n.name: self.dependencies(n.name) for n in self.nodes}, self)]
 
+    def dataflow_order(self) -> list[Node]:
+        """Nodes with every node after all of its sources, over every edge (delayed or not): the order in
+        which a graph without cycles can be computed node by node over all steps of a sample. Raises
+        ``GraphError`` for a graph with a cycle (use ``topological`` there)."""
+        try:
+            names = _kahn({n.name: [e.src for e in self.in_edges(n.name)] for n in self.nodes}, self)
+        except GraphError:
+            raise GraphError("the graph has a cycle (a recurrent synapse), so it has no data-flow order; "
+                             "compute it step by step in Graph.topological() order") from None
+        return [self.node(n) for n in names]
+
     def is_acyclic(self) -> bool:
         """True if the edges form no cycle at all (delays aside): the graph can be computed node by node
-        over all steps of a sample."""
+        over all steps of a sample (``dataflow_order``)."""
         try:
-            _kahn({n.name: [e.src for e in self.in_edges(n.name)] for n in self.nodes}, self)
+            self.dataflow_order()
         except GraphError:
             return False
         return True

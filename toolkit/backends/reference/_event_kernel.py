@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from toolkit.backends.reference.fixed import lif_update
+from toolkit.backends.reference.fixed import if_update_int32, lif_update
 
 __all__ = ["chain_kernel"]
 
@@ -44,6 +44,17 @@ def _shift(acc: np.ndarray, e: int) -> None:  # pragma: no cover (compiled)
 
 
 @numba.njit(inline="always")
+def _if_narrow(acc: np.ndarray, v: np.ndarray, bias: np.ndarray, vth: int, reset_zero: bool,
+               flag: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """Integrate-and-fire with |a| < 2^17 (the caller proved it): ``fixed.if_update_int32``, branch-free in int32."""
+    th = np.int32(vth)
+    for j in range(acc.shape[0]):
+        cv, spk = if_update_int32(v[j], acc[j], bias[j], th, reset_zero)
+        v[j] = cv
+        flag[j] = spk
+
+
+@numba.njit(inline="always")
 def _lif(acc: np.ndarray, u: np.ndarray, v: np.ndarray, bias: np.ndarray, vth: int, keep_u: int, keep_v: int,
          reset_zero: bool, flag: np.ndarray) -> None:  # pragma: no cover (compiled)
     """Every neuron of a layer through ``fixed.lif_update`` (the reference's one definition of the LIF step)."""
@@ -74,7 +85,7 @@ def _collect(flag: np.ndarray, fired: np.ndarray) -> int:  # pragma: no cover (c
 def chain_kernel(mode: int, levels: np.ndarray, spikes: np.ndarray, drive: np.ndarray, timesteps: int,
                  table: np.ndarray, weights: np.ndarray, w_off: np.ndarray, n_in: np.ndarray, n_out: np.ndarray,
                  w_exp: np.ndarray, du: np.ndarray, dv: np.ndarray, vth: np.ndarray, reset_zero: np.ndarray,
-                 bias: np.ndarray, b_off: np.ndarray, acc_proto: np.ndarray,
+                 narrow: np.ndarray, bias: np.ndarray, b_off: np.ndarray, acc_proto: np.ndarray,
                  scores: np.ndarray) -> None:  # pragma: no cover (compiled)
     """Every sample (in parallel) through every step and layer; adds the last layer's spikes to ``scores``.
     Synaptic input is Σ_i W_ji s_i over the non-zero s_i only, then the weight exponent.
@@ -82,7 +93,8 @@ def chain_kernel(mode: int, levels: np.ndarray, spikes: np.ndarray, drive: np.nd
     ``mode`` 0: rate-coded input from ``levels`` (B, n_in) and the spike ``table`` (T, levels); 1:
     input spikes ``spikes`` (B, T, n_in); 2: the first layer's synaptic input ``drive`` (B, n_out[0]),
     the same every step. Sums accumulate in ``acc_proto``'s dtype (int32 where the caller proved
-    they fit).
+    they fit). ``narrow[layer]``: the caller proved |synaptic input| < 2^17 for an integrate-and-fire layer,
+    which then runs ``fixed.if_update_int32`` (8 SIMD lanes, not 4).
 
     Indexing: inner loops index slice views with the loop variable. numba cannot prove ``off + j``
     non-negative and then checks for negative indices on every access, which stops LLVM from
@@ -115,8 +127,11 @@ def chain_kernel(mode: int, levels: np.ndarray, spikes: np.ndarray, drive: np.nd
                 # the neuron group, then its spikes as the next layer's events
                 lo, hi = b_off[layer], b_off[layer] + no
                 flag = flag_all[:no]
-                _lif(acc, u_all[lo:hi], v_all[lo:hi], bias[lo:hi], vth[layer], 4096 - (du[layer] + 1),
-                     4096 - dv[layer], reset_zero[layer], flag)
+                if narrow[layer]:
+                    _if_narrow(acc, v_all[lo:hi], bias[lo:hi], vth[layer], reset_zero[layer], flag)
+                else:
+                    _lif(acc, u_all[lo:hi], v_all[lo:hi], bias[lo:hi], vth[layer], 4096 - (du[layer] + 1),
+                         4096 - dv[layer], reset_zero[layer], flag)
                 n_fired = _collect(flag, fired)
                 if layer == n_layers - 1:
                     for j in range(no):

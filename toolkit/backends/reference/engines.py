@@ -155,9 +155,10 @@ def _delayed(x: np.ndarray, d: int) -> np.ndarray:
 def run_nodes(p: Plan, encoded: Mapping[str, np.ndarray], timesteps: int, rec: Recorder) -> np.ndarray:
     """The node-over-time engine (graphs without cycles): scores (B, n) of a batch."""
     batch = next(iter(encoded.values())).shape[0]
-    users = {n.name: sum(n.name in srcs for srcs in p.sources.values()) for n in p.order}
+    order = p.graph.dataflow_order()   # every node after its sources, delayed synapses included
+    users = {n.name: sum(n.name in srcs for srcs in p.sources.values()) for n in order}
     outs: dict[str, np.ndarray] = {}
-    for n in p.order:
+    for n in order:
         if isinstance(n, ir.Input):
             outs[n.name] = encoded[n.name]
             continue

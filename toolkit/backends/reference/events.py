@@ -21,12 +21,13 @@ from __future__ import annotations
 import importlib.util
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from toolkit import ir
-from toolkit.backends.reference.fixed import bias_of, shift
+from toolkit.backends.reference.fixed import IF_INT32_BOUND, bias_of, shift
 
 __all__ = ["EventPlan", "available", "plan_events", "run_events"]
 
@@ -106,10 +107,26 @@ def plan_events(graph: ir.Graph) -> EventPlan | None:
 _KERNEL: Any = None
 
 
+def _cache_dir() -> Path:
+    """Where numba keeps the compiled kernel: a folder named by the hash of the kernel's sources, the kernel
+    *and* ``fixed.py`` whose arithmetic it inlines. (Numba's own cache checks only the kernel file's time
+    stamp, so an edit of ``fixed.py`` would otherwise run the old machine code.)"""
+    import hashlib
+
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("_event_kernel.py", "fixed.py"):
+        digest.update((here / name).read_bytes())
+    return here / "__pycache__" / f"numba-{digest.hexdigest()[:16]}"
+
+
 def _kernel() -> Any:
-    """Compile (once per process; numba caches the machine code on disk) and return the kernel."""
+    """Compile (once per process; numba caches the machine code on disk, keyed by the sources) and return it."""
     global _KERNEL
     if _KERNEL is None:
+        import numba
+
+        numba.config.CACHE_DIR = str(_cache_dir())
         from toolkit.backends.reference._event_kernel import chain_kernel
 
         _KERNEL = chain_kernel
@@ -146,9 +163,11 @@ def run_events(plan: EventPlan, q: np.ndarray, timesteps: int, inp: ir.Input, fi
     post = [p if (i == 0 and mode == _DRIVE) else _shifted_bound(p, int(e))
             for i, (p, e) in enumerate(zip(pre, plan.w_exp, strict=True))]
     acc_dtype = np.int32 if max(max(pre), max(post)) < (1 << 31) else np.int64
+    narrow = np.array([pb < IF_INT32_BOUND and d == 4095 and v == 0
+                       for pb, d, v in zip(post, plan.du, plan.dv, strict=True)], np.bool_)
     table = encode(np.arange(1 << inp.bits)[None], timesteps, ir.Encoding.RATE, bits=inp.bits)[0].astype(np.int8)
     scores = np.zeros((b, int(plan.n_out[-1])), np.int64)
     _kernel()(mode, levels, spikes, drive, int(timesteps), np.ascontiguousarray(table), plan.weights, plan.w_off,
-              plan.n_in, plan.n_out, plan.w_exp, plan.du, plan.dv, plan.vth, plan.reset_zero, plan.bias,
+              plan.n_in, plan.n_out, plan.w_exp, plan.du, plan.dv, plan.vth, plan.reset_zero, narrow, plan.bias,
               plan.b_off, np.zeros(1, acc_dtype), scores)
     return scores
