@@ -65,6 +65,7 @@ def run(a: argparse.Namespace) -> int:
           f"({m.get('board_chips', '?')} chips of {m.get('cores_per_chip', '?')} cores); wrote {a.out}/")
     for g in m.get("groups", []):  # where each layer went (`nfa inspect` shows the full table)
         first, last = g.get("chips", [0, 0])
-        print(f"  {g['synapse']} -> {g['group']}: {g['neurons']} neurons on {g['cores']} core(s), "
+        into = " + ".join(g.get("synapse_list") or [g["synapse"]])   # every synapse into the group (fan-in)
+        print(f"  {into} -> {g['group']}: {g['neurons']} neurons on {g['cores']} core(s), "
               f"chip{'s' if last > first else ''} {first}{f'-{last}' if last > first else ''}")
     return 0

@@ -98,7 +98,8 @@ def _rows(placement: Any) -> list[list[str]]:
     for g in placement.to_json()["groups"]:
         first, last = g["chips"]
         lim = g["limited_by"].split(".", 1)[1] if g["limited_by"] else "none (fits one core)"
-        rows.append([f"{g['synapse']} -> {g['group']}", g["type"], f"{g['neurons']:,}", f"{g['synapses']:,}",
+        into = " + ".join(g.get("synapse_list") or [g["synapse"]])   # every synapse into the group (fan-in)
+        rows.append([f"{into} -> {g['group']}", g["type"], f"{g['neurons']:,}", f"{g['synapses']:,}",
                      str(g["weight_bits"]), f"{g['cores']:,}", f"{g['neurons_per_core']:,}",
                      f"{100 * g['utilisation']:.1f}% {g['utilisation_of']}", lim,
                      f"{first}" if first == last else f"{first}-{last}"])
