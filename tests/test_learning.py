@@ -132,6 +132,12 @@ def test_rendered_strings_parse_in_lava_to_the_same_products():
 def _lava_weights(rule: Plasticity, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, y_in: np.ndarray | None,
                   tag: str) -> np.ndarray:
     """Weights after every step of Lava's LearningDense driven directly by spike sources (no neurons)."""
+    return _lava_run(rule, w0, pre, post, y_in, tag)["weights"]
+
+
+def _lava_run(rule: Plasticity, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, y_in: np.ndarray | None,
+              tag: str, rng_seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights, tags and delays after every step of Lava's LearningDense driven directly by spike sources."""
     from toolkit.lavacompat import require_lava
 
     require_lava()
@@ -144,18 +150,22 @@ def _lava_weights(rule: Plasticity, w0: np.ndarray, pre: np.ndarray, post: np.nd
     from compilers.lava.learning import lava_learning_rule
 
     steps = pre.shape[0]
-    syn = LearningDense(weights=w0.astype(float), learning_rule=lava_learning_rule(rule, rng_seed=0), name="syn")
+    w_init = w0.astype(float) if tag == "floating_pt" else w0.astype(int)
+    syn = LearningDense(weights=w_init, learning_rule=lava_learning_rule(rule, rng_seed=rng_seed), name="syn")
     RingBuffer(data=pre.T.astype(int)).s_out.connect(syn.s_in)
     RingBuffer(data=post.T.astype(int)).s_out.connect(syn.s_in_bap)
     if rule.third_factor:
         assert y_in is not None
+        kind = float if tag == "floating_pt" else int
         for k, port in enumerate((syn.s_in_y1, syn.s_in_y2, syn.s_in_y3)):
-            RingBuffer(data=y_in[:, k, :].T.astype(float)).s_out.connect(port)
-    mon = Monitor()
-    mon.probe(syn.weights, steps)
+            RingBuffer(data=y_in[:, k, :].T.astype(kind)).s_out.connect(port)
+    mons = {}
+    for var in ("weights", "tag_1", "tag_2"):
+        mons[var] = Monitor()
+        mons[var].probe(getattr(syn, var), steps)
     try:
         syn.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag=tag))
-        return np.asarray(mon.get_data()["syn"]["weights"])
+        return {var: np.asarray(m.get_data()["syn"][var]) for var, m in mons.items()}
     finally:
         syn.stop()
 
@@ -215,6 +225,70 @@ def test_random_two_factor_rules_equal_lava_floating_pt(rule, seed):
     mine = np.array(run_plastic_synapse(rule, SynapseState.start(w0), pre, post, record=True))
     lava = _lava_weights(rule, w0, pre, post, None, "floating_pt")
     np.testing.assert_allclose(mine, lava, rtol=1e-9, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the fixed-point engine against Lava fixed_pt
+
+
+def _fixed_run(rule: Plasticity, w0: np.ndarray, pre: np.ndarray, post: np.ndarray, y_in: np.ndarray | None,
+               seed: int) -> dict[str, np.ndarray]:
+    from toolkit.learning.fixed import FixedSynapse, run_plastic_synapse_fixed
+
+    steps = run_plastic_synapse_fixed(rule, FixedSynapse.start(w0), pre, post, y_in, rng_seed=seed, record=True)
+    return {"weights": np.array([s["w"] for s in steps]), "tag_1": np.array([s["t"] for s in steps]),
+            "tag_2": np.array([s["d"] for s in steps])}
+
+
+def _assert_same_integers(mine: dict[str, np.ndarray], lava: dict[str, np.ndarray]) -> None:
+    for var in ("weights", "tag_1", "tag_2"):
+        np.testing.assert_array_equal(mine[var], lava[var], err_msg=f"{var} differs")
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("t_epoch", [1, 3])
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_builtin_rule_equals_lava_fixed_pt_bit_for_bit(name, t_epoch):
+    """Lava's fixed-point engine rounds stochastically, from seeded generators: the same seed gives the same
+    integers in ``toolkit.learning.fixed``, every weight, tag and delay after every step."""
+    rule = BUILTIN[name](t_epoch=t_epoch)
+    pre, post, y_in, w0 = _trains(17 + t_epoch, 30, 3, 2)
+    w0 = w0.astype(int)
+    mine = _fixed_run(rule, w0, pre, post, y_in.astype(int), seed=11)
+    assert np.abs(mine["weights"][-1] - mine["weights"][0]).max() > 1, "the rule did not learn anything here"
+    _assert_same_integers(mine, _lava_run(rule, w0, pre, post, y_in, "fixed_pt", rng_seed=11))
+
+
+@st.composite
+def _random_fixed_rules(draw) -> Plasticity:
+    base = draw(_random_rules())
+    targets = {"dw": base.dw}
+    if draw(st.booleans()):
+        targets["dt"] = draw(st.sampled_from([x0 * y1 - 2 ** -2 * u(0) * t, 2 * y0 * x1 * x2, u(0) * (t - 3)]))
+    if draw(st.booleans()):
+        targets["dd"] = draw(st.sampled_from([x0 * y1, 3 * y0 * x1 - x0]))
+    if base.decimate is not None and base.decimate != 0:   # one K per synapse: the extra rules use u0
+        targets = {"dw": base.dw}
+    traces = {n: Trace(draw(st.sampled_from([1.0, 12.5, 20.25, 60.0, 127.0])), tr.tau) for n, tr in base.traces.items()}
+    return Plasticity(name="random", traces=traces, t_epoch=base.t_epoch, **targets)
+
+
+@pytest.mark.lava
+@settings(max_examples=20, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(rule=_random_fixed_rules(), seed=st.integers(0, 1000), rng_seed=st.integers(0, 10_000))
+def test_random_rules_equal_lava_fixed_pt_bit_for_bit(rule, seed, rng_seed):
+    pre, post, _, w0 = _trains(seed, 20, 3, 2)
+    w0 = w0.astype(int)
+    _assert_same_integers(_fixed_run(rule, w0, pre, post, None, rng_seed),
+                          _lava_run(rule, w0, pre, post, None, "fixed_pt", rng_seed=rng_seed))
+
+
+def test_the_fixed_point_random_streams_matter():
+    """Different seeds round differently (so the bit-exact tests above do test the random streams)."""
+    rule = BUILTIN["stdp"]()
+    pre, post, _, w0 = _trains(3, 60, 4, 3)
+    runs = [_fixed_run(rule, w0.astype(int), pre, post, None, seed)["weights"][-1] for seed in range(6)]
+    assert any(not np.array_equal(runs[0], r) for r in runs[1:])
 
 
 # ---------------------------------------------------------------- plasticity in the IR

@@ -38,7 +38,7 @@ def _jitable(fn: F) -> F:
     return out
 
 
-def select(cond, a, b):  # type: ignore[no-untyped-def]  # numba's overload needs unannotated parameters
+def select(cond, a, b):  # numba's overload needs unannotated parameters
     """``np.where(cond, a, b)``; compiled by numba on scalars, ``a if cond else b`` (``np.where`` on scalars
     would allocate a 0-d array per call inside the event kernel's innermost loop)."""
     return np.where(cond, a, b)
@@ -52,7 +52,7 @@ def _register_select() -> None:
         return
 
     @overload(select)
-    def _select(cond, a, b):  # type: ignore[no-untyped-def]  # pragma: no cover (compiled)
+    def _select(cond, a, b):  # pragma: no cover (compiled)
         if isinstance(cond, types.Array):
             return lambda cond, a, b: np.where(cond, a, b)
         return lambda cond, a, b: a if cond else b
