@@ -214,7 +214,8 @@ def run_plastic_synapse_fixed(rule: Plasticity, state: FixedSynapse, pre: np.nda
                               record: bool = False) -> list[dict[str, np.ndarray]]:
     """Advance ``state`` through ``pre`` (T, n_pre) and ``post`` (T, n_post) spikes (row τ − 1 is step τ) and, for a
     third-factor rule, ``y_in`` (T, 3, n_post) integers delivered by the postsynaptic neuron, with Lava's
-    random streams of ``rng_seed`` (see the module doc). Returns w, t, d after every step if ``record``."""
+    random streams of ``rng_seed`` (see the module doc). Returns w, t, d and the traces x (x1, x2) and y (y1..y3)
+    after every step if ``record``."""
     pre, post = np.asarray(pre) != 0, np.asarray(post) != 0
     if rule.third_factor and y_in is None:
         raise ValueError("a third-factor rule needs y_in: the y1..y3 the postsynaptic neuron delivers each step")
@@ -245,5 +246,6 @@ def run_plastic_synapse_fixed(rule: Plasticity, state: FixedSynapse, pre: np.nda
             _epoch(rule, state, tx, ty, step, rnd)
             tx[:], ty[:] = 0, 0
         if record:
-            out.append({"w": state.w.copy(), "t": state.t.copy(), "d": state.d.copy()})
+            out.append({"w": state.w.copy(), "t": state.t.copy(), "d": state.d.copy(), "x": state.x.copy(),
+                        "y": state.y.copy()})
     return out
