@@ -318,3 +318,86 @@ def test_a_plastic_synapse_round_trips_and_is_refused_where_no_engine_runs_it(tm
     assert h.node("syn").lifetimes()["x1"] is ir.Lifetime.RUN
     with pytest.raises(LoweringError, match="'syn' is plastic .*refused rather than run as a fixed synapse"):
         simulate(g, np.zeros((1, 3)))
+
+
+# ---------------------------------------------------------------- learning inside a Lava network
+
+
+def _learning_graph(rule: Plasticity, steps: int) -> ir.Graph:
+    """Data x → plastic W → learning group h, and an error input e → fixed B → h's third-factor port."""
+    rng = np.random.default_rng(0)
+    n_in, n_h = 6, 3
+    zeros = np.zeros(n_h, np.int32)
+    nodes = (ir.Input(name="x", shape=(n_in,), encoding=ir.Encoding.RATE),
+             ir.Input(name="e", shape=(n_h,), encoding=ir.Encoding.RATE),
+             ir.Dense(name="W", weight=(rng.integers(-20, 40, (n_h, n_in)) * 2).astype(np.int32), plastic=rule),
+             ir.Dense(name="B", weight=np.array([[60, 0, 0], [0, -60, 0], [0, 0, 30]], np.int32)),
+             ir.LoihiLearningLIF(name="h", shape=(n_h,), vth=40, bias_mant=zeros, bias_exp=zeros, y1_impulse=16,
+                                 y1_decay=512),
+             ir.Output(name="out", shape=(n_h,), readout=ir.ReadoutMode.SPIKE_COUNT))
+    edges = (("x", "W"), ("W", "h"), ("e", "B"), ("B", "h", "third"), ("h", "out"))
+    return ir.check_graph(ir.Graph(nodes=nodes, edges=edges, records=(ir.Timesteps(steps=steps),)))
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("name", ["fa", "delta", "rstdp", "stdp"])
+def test_a_plastic_synapse_learns_inside_a_lava_network_exactly_as_defined(name):
+    """The lowering builds LearningDense + our learning neuron (LearningLIFReset) + the third-factor path; the
+    pre spikes, post spikes and y1..y3 it produced, replayed through ``toolkit.learning.fixed`` with the
+    synapse's seed, give Lava's weights at every step. ``run_lava`` returns the learned weights."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+
+    from compilers.lava.learning import synapse_seed
+    from compilers.lava.lower import lower_to_lava
+    from toolkit.backends.base import input_batches
+    from toolkit.backends.lava_sim import run_lava
+    from toolkit.lavacompat import require_lava
+    from toolkit.learning.fixed import FixedSynapse, run_plastic_synapse_fixed
+
+    require_lava()
+    rule = BUILTIN[name]()
+    g = _learning_graph(rule, steps=10)
+    rng = np.random.default_rng(1)
+    x = {"x": rng.random((4, 6)), "e": rng.random((4, 3))}
+    build = lower_to_lava(g, input_batches(g, x), timesteps=10)
+    steps, h = build.total_steps, build.processes["h"]
+    probes = {"pre": build.sources["x"].s_out, "post": h.s_out, "y1": h.y1, "y2": h.y2, "y3": h.y3,
+              "w": build.plastic["W"].weights}
+    mons = {}
+    for key, var in probes.items():
+        mons[key] = Monitor()
+        mons[key].probe(var, steps)
+    try:
+        build.runner.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        data = {k: np.asarray(m.get_data()[probes[k].process.name][probes[k].name]) for k, m in mons.items()}
+    finally:
+        build.runner.stop()
+    y_in = np.stack([data["y1"], data["y2"], data["y3"]], 1) if rule.third_factor else None
+    w0 = g.node("W").weight
+    replay = run_plastic_synapse_fixed(rule, FixedSynapse.start(w0), data["pre"], data["post"], y_in,
+                                       rng_seed=synapse_seed(0, "W"), record=True)
+    mine = np.array([r["w"] for r in replay])
+    assert np.abs(mine[-1] - w0).max() > 0, "nothing was learned"
+    np.testing.assert_array_equal(mine, data["w"])
+    learned = run_lava(g, x, progress=False).learned["W"]["weight"]
+    np.testing.assert_array_equal(learned, mine[-1])
+
+
+def test_learning_lowerings_refuse_what_they_cannot_run():
+    from compilers.lava.lower import lower_to_lava
+    from toolkit.backends.reference import simulate
+    from toolkit.lavacompat import require_lava
+
+    g = _learning_graph(BUILTIN["fa"](), steps=4)
+    x = {"x": np.zeros((1, 6)), "e": np.zeros((1, 3))}
+    with pytest.raises(LoweringError, match="'W' is plastic .*refused rather than run as a fixed synapse"):
+        simulate(g, x)
+    require_lava()
+    lif = ir.LoihiLIF(name="h", shape=(3,), vth=40, bias_mant=np.zeros(3, np.int32), bias_exp=np.zeros(3, np.int32))
+    plain = ir.Graph(nodes=tuple(lif if n.name == "h" else n for n in g.nodes if n.name not in ("e", "B")),
+                     edges=tuple(e for e in g.edges if e.src not in ("e", "B")), records=g.records)
+    with pytest.raises(LoweringError, match="plastic synapse 'W' feeds LoihiLIF 'h'; a plastic synapse learns "
+                                            "from a LoihiLearningLIF group"):
+        lower_to_lava(plain, {"x": np.zeros((1, 6), np.int32)}, timesteps=4)

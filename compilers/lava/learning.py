@@ -24,7 +24,16 @@ from toolkit.hw import LearningLimits, load_hw
 from toolkit.learning.expr import Product, Rule, nearest_scale, scale_parts
 from toolkit.learning.rule import Plasticity
 
-__all__ = ["check_plasticity", "default_limits", "lava_learning_rule", "lava_rule_string", "product_shift"]
+__all__ = ["check_plasticity", "default_limits", "lava_learning_rule", "lava_rule_string", "product_shift",
+           "synapse_seed"]
+
+
+def synapse_seed(seed: int, synapse: str) -> int:
+    """The seed of plastic synapse ``synapse``'s stochastic rounding in Lava's fixed-point learning engine, for a
+    run seeded ``seed``: (seed + CRC-32 of the name) mod (2^31 − 4) (Lava draws from it and the next three)."""
+    import zlib
+
+    return (seed + zlib.crc32(synapse.encode())) % ((1 << 31) - 4)
 
 
 @functools.cache

@@ -79,6 +79,10 @@ class Lowered:
     in_port: Any
     out_port: Any
     probes: dict[str, Any] = field(default_factory=dict)
+    #: further input ports by IR port name (a learning neuron's ``third``)
+    ports: dict[str, Any] = field(default_factory=dict)
+    #: the learning ports (``bap``, ``y1``..``y3``): a learning neuron's outputs, a plastic synapse's inputs
+    learning: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,13 @@ class LowerContext:
     timesteps: int
     hardware: bool
     shapes: Mapping[str, tuple[int, ...]]
+    seed: int = 0
+
+    def learning_seed(self, synapse: str) -> int:
+        """The seed of a plastic synapse's stochastic rounding (``compilers.lava.learning.synapse_seed``)."""
+        from compilers.lava.learning import synapse_seed
+
+        return synapse_seed(self.seed, synapse)
 
     def reset_offset(self, group: str) -> int:
         """Lava step (mod T) at which ``group`` starts a sample: the first step of its window."""
@@ -125,15 +136,43 @@ def _require_quantized(n: ir.Synapse) -> None:
     if not n.quantized:
         raise LoweringError(f"{type(n).__name__} {n.name!r} has float weights: quantise the graph first "
                             "(nfa compile)")
-    if n.plastic is not None:
-        raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic ({n.plastic.name}); the Lava lowering of "
-                            "plastic synapses into a learning network is not built yet, so it is refused rather "
-                            "than run as a fixed synapse")
+    if n.plastic is not None and not isinstance(n, ir.Dense):
+        raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic; Lava's learning engine has plastic dense "
+                            "synapses only (LearningDense)")
+
+
+def _plastic_dense(n: ir.Dense, ctx: LowerContext) -> Lowered:
+    """A plastic Dense: Lava's LearningDense with the rendered rule (``compilers.lava.learning``)."""
+    from lava.proc.dense.process import LearningDense
+
+    from compilers.lava.learning import lava_learning_rule
+
+    assert n.plastic is not None
+    target = ctx.graph.node(ctx.graph.out_edges(n.name)[0].dst)
+    if not isinstance(target, ir.LoihiLearningLIF):
+        raise LoweringError(f"plastic synapse {n.name!r} feeds {type(target).__name__} {target.name!r}; a plastic "
+                            "synapse learns from a LoihiLearningLIF group, which sends it the postsynaptic spikes "
+                            "and traces")
+    if ctx.timing.delays[n.name] != 1 or ctx.timing.gates.get(n.name, 0):
+        raise LoweringError(f"plastic synapse {n.name!r} needs a delay (IR delay {n.delay}, Lava delay "
+                            f"{ctx.timing.delays[n.name]}); Lava has no delayed learning synapse (lava#752)")
+    if ctx.hardware:
+        raise LoweringError(f"plastic synapse {n.name!r}: on-chip learning on Loihi 2 needs lava-loihi's learning "
+                            "models, which this lowering does not target yet; use --backend lava-sim")
+    rule = lava_learning_rule(n.plastic, rng_seed=ctx.learning_seed(n.name))
+    d = LearningDense(weights=n.weight.astype(np.int32), weight_exp=int(n.weight_exp), num_weight_bits=8,
+                      num_message_bits=ctx.message_bits(n.name), learning_rule=rule, name=n.name)
+    learning = {"bap": d.s_in_bap}
+    if n.plastic.third_factor:
+        learning.update({"y1": d.s_in_y1, "y2": d.s_in_y2, "y3": d.s_in_y3})
+    return Lowered(d, d.s_in, d.a_out, learning=learning)
 
 
 @register_lowering(ir.Dense)
 def _dense(n: ir.Dense, ctx: LowerContext) -> Lowered:
     _require_quantized(n)
+    if n.plastic is not None:
+        return _plastic_dense(n, ctx)
     kw = dict(weights=n.weight.astype(np.int32), weight_exp=int(n.weight_exp), num_weight_bits=8,
               num_message_bits=ctx.message_bits(n.name), name=n.name)
     delay, gate = ctx.timing.delays[n.name], ctx.timing.gates.get(n.name, 0)
@@ -195,6 +234,26 @@ def _lif(n: ir.LoihiLIF, ctx: LowerContext) -> Lowered:
     return Lowered(lif, lif.a_in, lif.s_out, probes={"u": lif.u, "v": lif.v, "s": lif.s_out})
 
 
+@register_lowering(ir.LoihiLearningLIF)
+def _learning_lif(n: ir.LoihiLearningLIF, ctx: LowerContext) -> Lowered:
+    from compilers.lava.procs.learning import LearningLIFReset
+
+    if n.reset is not ir.ResetMode.ZERO:
+        raise LoweringError(f"LoihiLearningLIF {n.name!r}: a learning neuron resets to zero (--reset zero)")
+    if ctx.hardware:
+        raise LoweringError(f"LoihiLearningLIF {n.name!r}: the learning neuron runs only in simulation "
+                            "(--backend lava-sim)")
+    lif = LearningLIFReset(shape=lava_shape(tuple(n.shape)), du=int(n.du), dv=int(n.dv), vth=int(n.vth),
+                           bias_mant=_to_lava(n.bias_mant.astype(np.int32)),
+                           bias_exp=_to_lava(n.bias_exp.astype(np.int32)), reset_interval=ctx.timesteps,
+                           reset_offset=ctx.reset_offset(n.name), y1_impulse=int(n.y1_impulse),
+                           y1_decay=int(n.y1_decay), name=n.name)
+    return Lowered(lif, lif.a_in, lif.s_out,
+                   probes={"u": lif.u, "v": lif.v, "s": lif.s_out, "y1": lif.y1, "y2": lif.y2, "y3": lif.y3},
+                   ports={"third": lif.a_third_factor_in},
+                   learning={"bap": lif.s_out_bap, "y1": lif.s_out_y1, "y2": lif.s_out_y2, "y3": lif.s_out_y3})
+
+
 @register_lowering(ir.LoihiSigmaDelta)
 def _sigma_delta(n: ir.LoihiSigmaDelta, ctx: LowerContext) -> Lowered:
     from lava.proc.sdn.process import ActivationMode
@@ -233,6 +292,7 @@ class LavaBuild:
     latency: int
     offsets: dict[str, int]
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plastic: dict[str, Any] = field(default_factory=dict)    # plastic synapse name -> its LearningDense
 
     @property
     def total_steps(self) -> int:
@@ -291,7 +351,7 @@ def _check_lowerable(graph: ir.Graph) -> tuple[list[ir.Input], ir.Output]:
         if inp.encoding is ir.Encoding.ANALOG:
             raise LoweringError(f"Input {inp.name!r} is not encoded as spikes: the graph is not converted to spiking "
                                 "neurons; compile it first (nfa compile)")
-    extra = sorted({e.port for e in graph.edges} - {"in"})
+    extra = sorted({e.port for e in graph.edges} - {"in", "third"})
     if extra:
         raise LoweringError(f"the Lava lowering has no connection rule for ports {extra} yet")
     return inputs, outputs[0]
@@ -315,7 +375,7 @@ def _sources(graph: ir.Graph, inputs: list[ir.Input], levels: Mapping[str, np.nd
 
 
 def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray], *, timesteps: int,
-                  hardware: bool = False) -> LavaBuild:
+                  hardware: bool = False, seed: int = 0) -> LavaBuild:
     """Build the Lava processes for ``graph`` fed with integer input ``levels`` (N, *input shape), or a mapping
     from each Input's name to its levels."""
     require_lava()
@@ -327,7 +387,8 @@ def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray]
             raise LoweringError(f"the graph has {len(inputs)} inputs: give the levels as a mapping by input name")
         levels = {inputs[0].name: levels}
     timing = lava_timing(graph)
-    ctx = LowerContext(graph=graph, timing=timing, timesteps=timesteps, hardware=hardware, shapes=graph.shapes())
+    ctx = LowerContext(graph=graph, timing=timing, timesteps=timesteps, hardware=hardware, shapes=graph.shapes(),
+                       seed=seed)
     processes: dict[str, Any] = {}
     sources, ports = _sources(graph, inputs, levels, timing, timesteps, hardware, processes)
     lowered: dict[str, Lowered] = {}
@@ -342,7 +403,9 @@ def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray]
         if target is None or target.process is None:
             continue  # the Output (connected below) or a reshape (folded into the connection after it)
         takes_signal = graph.node(e.dst).port(e.port).accepts is ir.Flow.SIGNAL  # type: ignore[union-attr]
-        _connect(ports[graph.signal_source(e.dst).name if takes_signal else e.src], target.in_port)
+        in_port = target.in_port if e.port == "in" else target.ports[e.port]
+        _connect(ports[graph.signal_source(e.dst).name if takes_signal else e.src], in_port)
+    plastic = _connect_learning(graph, lowered)
     src_name = graph.signal_source(out.name).name
     port = ports[src_name]
     if hardware:
@@ -354,4 +417,18 @@ def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray]
     processes[out.name] = counter
     return LavaBuild(sources=sources, counter=counter, processes=processes, timesteps=timesteps,
                      n_samples=n_samples, latency=timing.latency, offsets=dict(timing.offsets),
-                     probes={name: low.probes for name, low in lowered.items() if low.probes})
+                     probes={name: low.probes for name, low in lowered.items() if low.probes}, plastic=plastic)
+
+
+def _connect_learning(graph: ir.Graph, lowered: Mapping[str, Lowered]) -> dict[str, Any]:
+    """Each plastic synapse reads its learning neuron: spikes on ``s_in_bap`` and, for a third-factor rule, the
+    delivered y1..y3. Returns the plastic synapses' processes by name."""
+    plastic = {}
+    for syn in graph.of_type(ir.Synapse):
+        if syn.plastic is None:
+            continue
+        group = lowered[graph.out_edges(syn.name)[0].dst]
+        for port, in_port in lowered[syn.name].learning.items():
+            group.learning[port].connect(in_port)
+        plastic[syn.name] = lowered[syn.name].process
+    return plastic

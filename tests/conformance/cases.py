@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from toolkit import ir
 
-__all__ = ["FAMILIES", "PROPERTIES", "Case", "Family", "branching", "conv_chains", "dense_lif_chains",
+__all__ = ["FAMILIES", "PROPERTIES", "Case", "Family", "branching", "conv_chains", "dense_lif_chains", "learning_lif_chains",
            "dense_sdn_chains", "recurrent", "two_inputs"]
 
 
@@ -434,6 +434,23 @@ PROPERTIES: dict[str, Callable[[ir.Graph], bool]] = {
 }
 
 
+@st.composite
+def learning_lif_chains(draw: Callable) -> Case:
+    """``dense_lif`` chains whose groups are learning neurons (``LoihiLearningLIF``, reset to zero, any y1
+    trace parameters) with nothing to learn from: their neuron dynamics must be LoihiLIF's in every backend
+    (Lava builds our ``LearningLIFReset`` process for them)."""
+    case = draw(dense_lif_chains())
+    y1_impulse, y1_decay = draw(st.integers(0, 127)), draw(st.integers(0, 4096))
+    nodes = []
+    for n in case.graph.nodes:
+        if type(n) is ir.LoihiLIF:
+            n = ir.LoihiLearningLIF(name=n.name, shape=n.shape, vth=n.vth, bias_mant=n.bias_mant,
+                                    bias_exp=n.bias_exp, du=n.du, dv=n.dv, reset=ir.ResetMode.ZERO,
+                                    y1_impulse=y1_impulse, y1_decay=y1_decay)
+        nodes.append(n)
+    return Case(graph=case.graph.with_nodes(nodes), x=case.x, timesteps=case.timesteps)
+
+
 @dataclass(frozen=True)
 class Family:
     strategy: st.SearchStrategy[Case]
@@ -458,4 +475,6 @@ FAMILIES: dict[str, Family] = {
     "branching": Family(branching(), 40, _LIF_GRAPH, frozenset({"fan_in"})),
     "recurrent": Family(recurrent(), 40, _LIF_GRAPH, frozenset({"cycle"})),
     "two_inputs": Family(two_inputs(), 30, _LIF_GRAPH, frozenset({"two_inputs"})),
+    "learning_lif": Family(learning_lif_chains(), 20, frozenset({ir.Input, ir.Flatten, ir.Dense,
+                                                                 ir.LoihiLearningLIF, ir.Output})),
 }

@@ -48,6 +48,8 @@ class RunResult:
     total_steps: int
     traces: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     engine: str = ""  #: which implementation ran, where a backend has several (reference: numpy or events)
+    #: plastic synapses' variables after the run (``weight``, ``tag``, ``delay_var``), read once, by synapse name
+    learned: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def predictions(self) -> np.ndarray:

@@ -58,11 +58,15 @@ def run_lava(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, times
         _run_chunks(build, cfg, RunSteps, chunk_samples * t, progress)
         counts = np.asarray(build.counter.counts.get(), dtype=np.int64)
         traces = _read_traces(build, monitors)
+        learned = {name: {"weight": np.asarray(p.weights.get()).astype(np.int32),
+                          "tag": np.asarray(p.tag_1.get()).astype(np.int32),
+                          "delay_var": np.asarray(p.tag_2.get()).astype(np.int32)}
+                   for name, p in build.plastic.items()}
     finally:
         build.runner.stop()
     wall = time.perf_counter() - start
     return RunResult(backend="loihi2" if hardware else "lava-sim", scores=counts.reshape(n, -1),
-                     timesteps=t, wall_s=wall, total_steps=build.total_steps, traces=traces)
+                     timesteps=t, wall_s=wall, total_steps=build.total_steps, traces=traces, learned=learned)
 
 
 def _run_chunks(build: Any, cfg: Any, run_steps: Any, chunk: int, progress: bool) -> None:

@@ -24,7 +24,7 @@ from toolkit.ir.core import (
 )
 from toolkit.ir.fileformat import FORMAT_VERSION, load_graph, save_graph
 from toolkit.ir.io import Encoding, Input, Output
-from toolkit.ir.neurons import LIF, Activation, Identity, LoihiLIF, LoihiSigmaDelta, ReLU, SigmaDelta
+from toolkit.ir.neurons import LIF, Activation, Identity, LoihiLearningLIF, LoihiLIF, LoihiSigmaDelta, ReLU, SigmaDelta
 from toolkit.ir.records import (
     RECORD_TYPES,
     Balance,
@@ -64,6 +64,7 @@ __all__ = [
     "Input",
     "Lifetime",
     "LoihiLIF",
+    "LoihiLearningLIF",
     "LoihiSigmaDelta",
     "NeuronGroup",
     "Node",

@@ -22,9 +22,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from toolkit.ir.core import Lifetime, NeuronGroup, ResetMode, register_node
+from toolkit.ir.core import Flow, Lifetime, NeuronGroup, Port, ResetMode, register_node
 
-__all__ = ["LIF", "Activation", "Identity", "LoihiLIF", "LoihiSigmaDelta", "ReLU", "SigmaDelta"]
+__all__ = ["LIF", "Activation", "Identity", "LoihiLIF", "LoihiLearningLIF", "LoihiSigmaDelta", "ReLU", "SigmaDelta"]
 
 _LIF_STATE: Mapping[str, Lifetime] = MappingProxyType({"u": Lifetime.SAMPLE, "v": Lifetime.SAMPLE})
 _SD_STATE: Mapping[str, Lifetime] = MappingProxyType(
@@ -99,6 +99,29 @@ class LoihiLIF(NeuronGroup):
     reset: ResetMode = ResetMode.ZERO
 
     STATE: ClassVar[Mapping[str, Lifetime]] = _LIF_STATE
+
+
+@register_node
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class LoihiLearningLIF(LoihiLIF):
+    """A ``LoihiLIF`` group that plastic synapses learn from: it delivers, every step, to each plastic synapse
+    into it its spikes (y0), its own spike trace y1, and a third factor split into two non-negative parts.
+
+    Port ``third``: the third factor (an error or a reward), the sum of its synapses (the feedback matrix B,
+    say): y2 = clip(max(a, 0), 0, 127), y3 = clip(max(−a, 0), 0, 127). The spike trace:
+    y1 ← min(127, ⌊y1 · (4096 − ``y1_decay``) / 4096⌋ + ``y1_impulse`` · spike), reset with the neuron's state
+    at each sample's start. Its neuron dynamics are ``LoihiLIF``'s (reset to zero).
+    """
+
+    y1_impulse: int = 0
+    y1_decay: int = 4096
+
+    PORTS: ClassVar[tuple[Port, ...]] = (
+        Port("in", Flow.CURRENT, many=True, doc="dendritic input, summed"),
+        Port("third", Flow.CURRENT, many=True, required=False,
+             doc="third factor (error, reward), summed; delivered to plastic synapses as y2 - y3"))
+    STATE: ClassVar[Mapping[str, Lifetime]] = MappingProxyType(
+        {"u": Lifetime.SAMPLE, "v": Lifetime.SAMPLE, "y1": Lifetime.SAMPLE})
 
 
 @register_node
