@@ -35,8 +35,19 @@ from hypothesis import strategies as st
 
 from toolkit import ir
 
-__all__ = ["FAMILIES", "PROPERTIES", "Case", "Family", "branching", "conv_chains", "dense_lif_chains", "learning_lif_chains",
-           "dense_sdn_chains", "recurrent", "two_inputs"]
+__all__ = [
+    "FAMILIES",
+    "PROPERTIES",
+    "Case",
+    "Family",
+    "branching",
+    "conv_chains",
+    "dense_lif_chains",
+    "dense_sdn_chains",
+    "learning_lif_chains",
+    "recurrent",
+    "two_inputs",
+]
 
 
 @dataclass(frozen=True)
