@@ -81,14 +81,16 @@ def _history(start: np.ndarray, taus: np.ndarray, impulses: np.ndarray, t_spike:
 _TRACE_ROW = {"x1": 0, "x2": 1, "y1": 0, "y2": 1, "y3": 2}
 
 
-def _factor(f: Factor, dep: str, xh: np.ndarray, yh: np.ndarray, tx: np.ndarray, ty: np.ndarray,
-            syn: Mapping[str, np.ndarray], spikes: Mapping[str, np.ndarray]) -> np.ndarray:
-    """A factor's value, broadcastable to (post, pre), for a product of dependency ``dep``."""
+def factor_value(f: Factor, dep: str, xh: np.ndarray, yh: np.ndarray, tx: np.ndarray, ty: np.ndarray,
+                 syn: Mapping[str, np.ndarray], spikes: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A factor's value, broadcastable to (post, pre), for a product of dependency ``dep`` (both engines): a
+    synaptic variable (or its sign) plus the constant, a spike, or a trace from the epoch's history ``xh``/``yh``
+    at the presynaptic (x0) or postsynaptic (y0) neuron's spike time, or at the epoch's end (uK)."""
     if f.var in ("w", "t", "d"):
         v = syn[f.var] + f.const
         return np.sign(v) if f.sgn else v
     if f.var in ("x0", "y0"):
-        return spikes[f.var]
+        return spikes[f.var] + f.const
     row = _TRACE_ROW[f.var]
     if f.var.startswith("x"):
         if dep == "x0":
@@ -114,7 +116,7 @@ def _apply(rule: Rule, dep_values: Mapping[str, np.ndarray | float], xh: np.ndar
     for p in rule.products:
         term: np.ndarray | float = p.scale * dep_values[p.dependency]
         for f in p.factors:
-            term = term * _factor(f, p.dependency, xh, yh, tx, ty, syn, spikes)
+            term = term * factor_value(f, p.dependency, xh, yh, tx, ty, syn, spikes)
         total = total + term
     return total
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.learning.expr import Factor, Product, scale_parts
+from toolkit.learning.engine import factor_value
+from toolkit.learning.expr import Product, scale_parts
 from toolkit.learning.rule import Plasticity
 
 __all__ = ["FixedSynapse", "engine_scale", "run_plastic_synapse_fixed"]
@@ -142,26 +143,6 @@ def _history(start: np.ndarray, taus: np.ndarray, whole: np.ndarray, frac: np.nd
     return hist
 
 
-_ROW = {"x1": 0, "x2": 1, "y1": 0, "y2": 1, "y3": 2}
-
-
-def _factor(f: Factor, dep: str, xh: np.ndarray, yh: np.ndarray, tx: np.ndarray, ty: np.ndarray,
-            syn: dict[str, np.ndarray], spikes: dict[str, np.ndarray]) -> np.ndarray:
-    if f.var in ("w", "t", "d"):
-        v = syn[f.var] + f.const
-        return np.sign(v) if f.sgn else v
-    if f.var in ("x0", "y0"):
-        return spikes[f.var] + f.const
-    row = _ROW[f.var]
-    if f.var.startswith("x"):
-        v = (xh[tx, row, np.arange(xh.shape[2])][None, :] if dep == "x0" else
-             xh[ty, row, :] if dep == "y0" else xh[-1, row][None, :])
-    else:
-        v = (yh[tx, row, :].T if dep == "x0" else
-             yh[ty, row, np.arange(yh.shape[2])][:, None] if dep == "y0" else yh[-1, row][:, None])
-    return v + f.const
-
-
 def _product(p: Product, deps: dict[str, np.ndarray | int], xh: np.ndarray, yh: np.ndarray, tx: np.ndarray,
              ty: np.ndarray, syn: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     m, e = engine_scale(p.scale)
@@ -171,7 +152,7 @@ def _product(p: Product, deps: dict[str, np.ndarray | int], xh: np.ndarray, yh: 
     for f in p.factors:
         w = _WIDTH[f.var]
         width += w
-        val = np.clip(_factor(f, p.dependency, xh, yh, tx, ty, syn, spikes), -(1 << w), (1 << w) - 1)
+        val = np.clip(factor_value(f, p.dependency, xh, yh, tx, ty, syn, spikes), -(1 << w), (1 << w) - 1)
         cur = cur * val.astype(np.int32)
     width += 4
     cur = cur * m

@@ -26,8 +26,9 @@ from lava.magma.core.model.py.ports import PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.proc.lif.models import AbstractPyLifModelFixed
 from lava.proc.lif.process import LearningLIF
+
+from compilers.lava.procs.neurons import WindowedLifFixed
 
 _TRACE_MAX = 127
 
@@ -47,29 +48,19 @@ class LearningLIFReset(LearningLIF):
 @implements(proc=LearningLIFReset, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("bit_accurate_loihi", "fixed_pt")
-class PyLearningLIFResetModel(LearningNeuronModelFixed, AbstractPyLifModelFixed):
+class PyLearningLIFResetModel(LearningNeuronModelFixed, WindowedLifFixed):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     vth: int = LavaPyType(int, np.int32, precision=17)
 
     def __init__(self, proc_params: dict) -> None:
         super().__init__(proc_params)
-        self.effective_vth = 0
-        self.reset_interval = int(proc_params["reset_interval"])
-        self.reset_offset = int(proc_params["reset_offset"]) % self.reset_interval
         self.y1_impulse = int(proc_params["y1_impulse"])
         self.y1_keep = 4096 - int(proc_params["y1_decay"])
-
-    def scale_threshold(self) -> None:
-        self.effective_vth = np.left_shift(self.vth, self.vth_shift)
-        self.isthrscaled = True
-
-    def spiking_activation(self) -> np.ndarray:
-        return self.v > self.effective_vth
 
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
         third = self.a_third_factor_in.recv().astype(np.int64)
-        if self.time_step % self.reset_interval == self.reset_offset:
+        if self.window_starts():
             self.u *= 0
             self.v *= 0
             self.y1 *= 0  # type: ignore[has-type]  # a Var Lava declares without a type

@@ -23,12 +23,10 @@ class LIFResetSubtract(LIFReset):
     """LIFReset whose spike reset subtracts the threshold instead of zeroing the voltage."""
 
 
-@implements(proc=LIFResetSubtract, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
-class PyLIFResetSubtractModel(AbstractPyLifModelFixed):
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    vth: int = LavaPyType(int, np.int32, precision=17)
+class WindowedLifFixed(AbstractPyLifModelFixed):
+    """What our fixed-point LIF models share with Lava's ``PyLifResetModelBitAcc``: the threshold scaled as
+    Loihi scales it (vth << 6), spiking above it, and a state reset every ``reset_interval`` steps at
+    ``reset_offset`` (``window_starts``). Not a model by itself (no ``@implements``)."""
 
     def __init__(self, proc_params: dict) -> None:
         super().__init__(proc_params)
@@ -43,9 +41,21 @@ class PyLIFResetSubtractModel(AbstractPyLifModelFixed):
     def spiking_activation(self) -> np.ndarray:
         return self.v > self.effective_vth
 
+    def window_starts(self) -> bool:
+        """True at the first step of a sample's window (the state is then reset)."""
+        return bool(self.time_step % self.reset_interval == self.reset_offset)
+
+
+@implements(proc=LIFResetSubtract, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class PyLIFResetSubtractModel(WindowedLifFixed):
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    vth: int = LavaPyType(int, np.int32, precision=17)
+
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
-        if self.time_step % self.reset_interval == self.reset_offset:
+        if self.window_starts():
             self.u *= 0
             self.v *= 0
         self.scale_bias()
