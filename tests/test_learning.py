@@ -63,12 +63,18 @@ def test_parse_reads_what_str_writes_and_refuses_anything_else():
     for r in (2 ** -4 * x0 * y1 - 3 * y0 * x1 * (y2 - 10), u(2) * sgn(t + 5) * x2, x0 * y0 * y1):
         assert parse_rule(str(r)) == r
     assert parse_rule("2^-4 * x0 * y1") == 2 ** -4 * x0 * y1       # Lava's ^ reads as a power
-    with pytest.raises(RuleSyntaxError, match="unknown symbol 'open'"):
+    with pytest.raises(RuleSyntaxError, match="unknown symbol 'reward'"):
+        parse_rule("reward * x0")
+    with pytest.raises(RuleSyntaxError, match=r"only u\(K\) and sgn\(...\) can be called"):
         parse_rule("open('x') * x0")
     with pytest.raises(RuleSyntaxError, match="Attribute is not allowed"):
         parse_rule("x0.__class__")
     with pytest.raises(RuleSyntaxError, match="is not an expression"):
         parse_rule("x0 *")
+    with pytest.raises(RuleSyntaxError, match="far outside"):          # would take forever to evaluate
+        parse_rule("2 ** 100000000 * x0")
+    with pytest.raises(RuleSyntaxError, match=r"only u\(K\) and sgn\(...\) can be called"):
+        parse_rule("x0(1) * y1")
 
 
 def test_a_rule_with_two_decimations_or_an_undecayed_trace_is_refused():

@@ -299,6 +299,11 @@ def parse_rule(text: str) -> Rule:
                                   f"(symbols: {', '.join(SYMBOLS)}, u0..u9, sgn)")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
             raise RuleSyntaxError(f"learning rule {text!r}: only numbers are allowed as constants")
+        if isinstance(node, ast.Constant) and abs(node.value) > 1 << 16:
+            raise RuleSyntaxError(f"learning rule {text!r}: the number {node.value} is far outside any scale or "
+                                  "constant of the learning engine")
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in ("u", "sgn")):
+            raise RuleSyntaxError(f"learning rule {text!r}: only u(K) and sgn(...) can be called")
     value = eval(compile(tree, "<rule>", "eval"), {"__builtins__": {}}, _namespace())
     if isinstance(value, numbers.Real):
         if value != 0:
