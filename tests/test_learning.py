@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from compilers.lava.learning import check_plasticity, lava_rule_string, product_shift
 from toolkit import ir
 from toolkit.errors import LoweringError
+from toolkit.hw import load_hw
 from toolkit.learning import (
     Plasticity,
     Rule,
@@ -407,3 +408,22 @@ def test_learning_lowerings_refuse_what_they_cannot_run():
     with pytest.raises(LoweringError, match="plastic synapse 'W' feeds LoihiLIF 'h'; a plastic synapse learns "
                                             "from a LoihiLearningLIF group"):
         lower_to_lava(plain, {"x": np.zeros((1, 6), np.int32)}, timesteps=4)
+
+
+def test_a_plastic_rule_that_does_not_fit_the_chip_fails_when_the_graph_is_quantised(tiny_hw):
+    """At compile time, against the hardware config's learning section, in one line naming synapse and term."""
+    from compilers.passes import quantize
+
+    rule = Plasticity(name="too-fine", dw=2 ** -9 * x0 * y1, traces={"y1": Trace(16, 4)})
+    g = ir.Graph.chain([ir.Input(name="in", shape=(3,), encoding=ir.Encoding.RATE),
+                        ir.Dense(name="W", weight=np.ones((2, 3)), plastic=rule),
+                        ir.LIF(name="g", shape=(2,), threshold=1.0),
+                        ir.Output(name="out", shape=(2,), readout=ir.ReadoutMode.SPIKE_COUNT)],
+                       records=(ir.Converted(mode="rate"),))
+    with pytest.raises(LoweringError, match=r"^synapse 'W' \(too-fine\): dw term .*scale 0.00195312 is not m") as exc:
+        quantize(g, hw=load_hw("loihi2"))
+    assert "\n" not in str(exc.value)
+    with pytest.raises(LoweringError, match="has no learning engine in its config"):
+        quantize(g, hw=tiny_hw(learning=None))
+    fits = g.replace_nodes({"W": g.node("W").replace(plastic=BUILTIN["stdp"]())})
+    assert quantize(fits, hw=load_hw("loihi2")).node("W").plastic == BUILTIN["stdp"]()

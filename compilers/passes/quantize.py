@@ -66,8 +66,9 @@ import numpy as np
 
 from compilers.passes.common import fanin, graph_pass, groups
 from toolkit import ir
-from toolkit.errors import QuantizationError
+from toolkit.errors import LoweringError, QuantizationError
 from toolkit.hw import HardwareConfig
+from toolkit.learning.limits import check_plasticity
 from toolkit.registry import TypeRegistry
 
 __all__ = [
@@ -555,6 +556,19 @@ def _check_graded(graph: ir.Graph, hw: HardwareConfig, message_bits: int) -> Non
                                     f"levels), got {message_bits}")
 
 
+def _check_plastic(graph: ir.Graph, hw: HardwareConfig) -> None:
+    """Every plastic synapse's rule must fit ``hw``'s learning engine (one-line ``LoweringError`` otherwise)."""
+    plastic = [s for s in graph.of_type(ir.Synapse) if s.plastic is not None]
+    if not plastic:
+        return
+    if hw.learning is None:
+        raise LoweringError(f"{hw.name} has no learning engine in its config (no 'learning' section), but synapse "
+                            f"{plastic[0].name!r} is plastic; add the section or compile without plasticity")
+    for s in plastic:
+        assert s.plastic is not None
+        check_plasticity(s.plastic, hw.learning, where=f"synapse {s.name!r} ({s.plastic.name})")
+
+
 def _input_payload(inp: ir.Input) -> tuple[float, int]:
     if inp.encoding.graded:
         q = (1 << inp.bits) - 1
@@ -587,6 +601,7 @@ def quantize(graph: ir.Graph, *, hw: HardwareConfig, allow_clipping: bool = Fals
     steps of 2^6. Groups are visited in dependency order (``Graph.topological``).
     """
     _check_graded(graph, hw, message_bits)
+    _check_plastic(graph, hw)
     ctx = QuantContext(hw=hw, allow_clipping=allow_clipping, ranges=graph.record(ir.Ranges),
                        message_bits=message_bits, netx=netx_compatible)
     consumers: dict[str, list[tuple[ir.Synapse, ir.NeuronGroup]]] = {}
