@@ -326,6 +326,8 @@ def scale_parts(scale: float, mant_min: int = -8, mant_max: int = 7, exp_min: in
 
 
 def nearest_scale(scale: float, mant_min: int = -8, mant_max: int = 7, exp_min: int = -7, exp_max: int = 8) -> float:
-    """The representable scale m · 2^e nearest to ``scale`` (for messages that suggest a fix)."""
+    """The non-zero representable scale m · 2^e nearest to ``scale`` (for messages that suggest a fix)."""
+    sign = 1 if scale >= 0 else -1
     cands = [max(mant_min, min(mant_max, round(scale / 2.0 ** e))) * 2.0 ** e for e in range(exp_min, exp_max + 1)]
-    return min(cands, key=lambda c: abs(c - scale))
+    cands = [c for c in cands if c != 0] or [sign * 2.0 ** exp_min]
+    return min([*cands, sign * 2.0 ** exp_min], key=lambda c: abs(c - scale))
