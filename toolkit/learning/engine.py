@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from toolkit.errors import DataError
 from toolkit.learning.expr import Factor, Product, Rule
 from toolkit.learning.rule import Plasticity
 
-__all__ = ["THIRD_FACTOR_TAU", "SynapseState", "run_plastic_synapse"]
+__all__ = ["THIRD_FACTOR_TAU", "SynapseState", "factor_value", "run_plastic_synapse", "spike_trains"]
 
 #: decay time Lava gives y1..y3 of a third-factor rule (``np.iinfo(np.uint16).max``)
 THIRD_FACTOR_TAU = 65535.0
@@ -54,6 +55,19 @@ class SynapseState:
         return cls(w=w, t=np.zeros_like(w) if t is None else np.array(t, np.float64),
                    d=np.zeros_like(w) if d is None else np.array(d, np.float64),
                    x=np.zeros((2, n_pre)), y=np.zeros((3, n_post)))
+
+
+def spike_trains(rule: Plasticity, pre: np.ndarray, post: np.ndarray,
+                 y_in: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``pre`` and ``post`` as booleans (T, n), after checking that a third-factor rule is given ``y_in`` and that
+    the trains have the same number of steps (both engines)."""
+    pre, post = np.asarray(pre) != 0, np.asarray(post) != 0
+    if rule.third_factor and y_in is None:
+        raise DataError("a third-factor rule needs y_in: the y1..y3 the postsynaptic neuron delivers each step")
+    if pre.ndim != 2 or post.ndim != 2 or pre.shape[0] != post.shape[0]:
+        raise DataError(f"pre and post spike trains must be (steps, neurons) with the same steps; got {pre.shape} "
+                        f"and {post.shape}")
+    return pre, post
 
 
 def _impulses_taus(rule: Plasticity) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -152,9 +166,7 @@ def run_plastic_synapse(rule: Plasticity, state: SynapseState, pre: np.ndarray, 
     ``first_step`` is the global step number of row 0 (epochs end where it is a multiple of ``t_epoch``).
     Returns the weights after every step if ``record`` (else an empty list); ``state`` is updated in place.
     """
-    pre, post = np.asarray(pre) != 0, np.asarray(post) != 0
-    if rule.third_factor and y_in is None:
-        raise ValueError("a third-factor rule needs y_in: the y1..y3 the postsynaptic neuron delivers each step")
+    pre, post = spike_trains(rule, pre, post, y_in)
     xi, _, yi, _ = _impulses_taus(rule)
     n_pre, n_post = pre.shape[1], post.shape[1]
     tx, ty = np.zeros(n_pre, np.int64), np.zeros(n_post, np.int64)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.learning.engine import factor_value
+from toolkit.learning.engine import factor_value, spike_trains
 from toolkit.learning.expr import Product, scale_parts
 from toolkit.learning.rule import Plasticity
 
@@ -191,24 +191,20 @@ def _epoch(rule: Plasticity, st: FixedSynapse, tx: np.ndarray, ty: np.ndarray, s
 
 
 def run_plastic_synapse_fixed(rule: Plasticity, state: FixedSynapse, pre: np.ndarray, post: np.ndarray,
-                              y_in: np.ndarray | None = None, *, rng_seed: int, first_step: int = 1,
+                              y_in: np.ndarray | None = None, *, rng_seed: int,
                               record: bool = False) -> list[dict[str, np.ndarray]]:
     """Advance ``state`` through ``pre`` (T, n_pre) and ``post`` (T, n_post) spikes (row τ − 1 is step τ) and, for a
     third-factor rule, ``y_in`` (T, 3, n_post) integers delivered by the postsynaptic neuron, with Lava's
     random streams of ``rng_seed`` (see the module doc). Returns w, t, d and the traces x (x1, x2) and y (y1..y3)
     after every step if ``record``."""
-    pre, post = np.asarray(pre) != 0, np.asarray(post) != 0
-    if rule.third_factor and y_in is None:
-        raise ValueError("a third-factor rule needs y_in: the y1..y3 the postsynaptic neuron delivers each step")
-    if first_step != 1:
-        raise ValueError("the fixed-point engine starts at step 1 (its random streams start there)")
+    pre, post = spike_trains(rule, pre, post, y_in)
     xw, xf, _, yw, yf, _ = _traces(rule)
     rnd = _Randoms(rng_seed)
     n_pre, n_post = pre.shape[1], post.shape[1]
     tx, ty = np.zeros(n_pre, np.int64), np.zeros(n_post, np.int64)
     out = []
     for i in range(pre.shape[0]):
-        step = first_step + i
+        step = i + 1      # Lava's steps, and its random streams, start at 1
         within = step % rule.t_epoch or rule.t_epoch
         multi = (tx > 0) & pre[i]
         if multi.any():
