@@ -20,19 +20,12 @@ from typing import Any
 
 from toolkit.hw import LearningLimits
 from toolkit.learning.expr import Rule
+from toolkit.learning.fixed import synapse_seed
 from toolkit.learning.limits import check_plasticity, default_limits, product_shift, scale_of
 from toolkit.learning.rule import Plasticity
 
 __all__ = ["check_plasticity", "default_limits", "lava_learning_rule", "lava_rule_string", "product_shift",
            "synapse_seed"]
-
-
-def synapse_seed(seed: int, synapse: str) -> int:
-    """The seed of plastic synapse ``synapse``'s stochastic rounding in Lava's fixed-point learning engine, for a
-    run seeded ``seed``: (seed + CRC-32 of the name) mod (2^31 − 4) (Lava draws from it and the next three)."""
-    import zlib
-
-    return (seed + zlib.crc32(synapse.encode())) % ((1 << 31) - 4)
 
 
 def _factor_text(f: Any) -> str:

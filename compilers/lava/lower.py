@@ -8,7 +8,7 @@ input port, which Lava sums; a recurrent synapse connects a group back to itself
     EncodedSource → Dense → LIFReset → Dense → LIFReset → SampleCounter
                                ↑______ WindowDense ______|   (a recurrent synapse)
 
-Time. ``compilers.lava.timing`` gives each input and group an offset o (it handles step τ of sample n
+Time. ``toolkit.ir.timing`` gives each input and group an offset o (it handles step τ of sample n
 at Lava step n·T + o + τ) and each synapse a delay in Lava steps; Dense delivers after exactly one
 step, ``DelayDense`` after more (path balancing, e.g. a residual connection), and ``WindowDense``
 (synapses with an IR delay ≥ 1) also drops what would cross into the next sample. Each group resets
@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from compilers.lava.timing import LavaTiming, lava_timing
 from toolkit import ir
 from toolkit.errors import LoweringError
+from toolkit.ir.timing import LavaTiming, check_plastic, lava_timing
 from toolkit.lavacompat import require_lava
+from toolkit.learning.fixed import synapse_seed
 from toolkit.registry import TypeRegistry
 
 __all__ = ["LOWERINGS", "SENDS", "LavaBuild", "LowerContext", "Lowered", "ir_layout", "lava_kernel", "lava_shape",
@@ -97,9 +98,7 @@ class LowerContext:
     seed: int = 0
 
     def learning_seed(self, synapse: str) -> int:
-        """The seed of a plastic synapse's stochastic rounding (``compilers.lava.learning.synapse_seed``)."""
-        from compilers.lava.learning import synapse_seed
-
+        """The seed of a plastic synapse's stochastic rounding (``toolkit.learning.fixed.synapse_seed``)."""
         return synapse_seed(self.seed, synapse)
 
     def reset_offset(self, group: str) -> int:
@@ -141,21 +140,27 @@ def _require_quantized(n: ir.Synapse) -> None:
                             "synapses only (LearningDense)")
 
 
+def weight_bits(n: ir.Synapse, ctx: LowerContext) -> int:
+    """Lava's ``num_weight_bits`` that keeps ``n``'s registers exactly. Lava drops the least significant bit of a
+    mixed-sign matrix at 8 bits; the quantiser emits even registers, but learned weights (the learning engine keeps
+    9-bit weights, −256..255) are odd too, so a mixed-sign matrix with an odd register gets 9 bits (no truncation;
+    ``lava.utils.weightutils.truncate_weights``). A one-signed matrix keeps every bit at 8."""
+    w = n.weight
+    if not ((w < 0).any() and (w > 0).any() and (w.astype(np.int64) & 1).any()):
+        return 8
+    if ctx.hardware:
+        raise LoweringError(f"{type(n).__name__} {n.name!r} has odd mixed-sign weights, which Loihi 2's 8-bit "
+                            "mixed-sign synapses cannot hold; recompile, or round the weights to even registers")
+    return 9
+
+
 def _plastic_dense(n: ir.Dense, ctx: LowerContext) -> Lowered:
     """A plastic Dense: Lava's LearningDense with the rendered rule (``compilers.lava.learning``)."""
     from lava.proc.dense.process import LearningDense
 
     from compilers.lava.learning import lava_learning_rule
 
-    assert n.plastic is not None
-    target = ctx.graph.node(ctx.graph.out_edges(n.name)[0].dst)
-    if not isinstance(target, ir.LoihiLearningLIF):
-        raise LoweringError(f"plastic synapse {n.name!r} feeds {type(target).__name__} {target.name!r}; a plastic "
-                            "synapse learns from a LoihiLearningLIF group, which sends it the postsynaptic spikes "
-                            "and traces")
-    if ctx.timing.delays[n.name] != 1 or ctx.timing.gates.get(n.name, 0):
-        raise LoweringError(f"plastic synapse {n.name!r} needs a delay (IR delay {n.delay}, Lava delay "
-                            f"{ctx.timing.delays[n.name]}); Lava has no delayed learning synapse (lava#752)")
+    assert n.plastic is not None  # check_plastic ran on the whole graph in lower_to_lava
     if ctx.hardware:
         raise LoweringError(f"plastic synapse {n.name!r}: on-chip learning on Loihi 2 needs lava-loihi's learning "
                             "models, which this lowering does not target yet; use --backend lava-sim")
@@ -173,7 +178,7 @@ def _dense(n: ir.Dense, ctx: LowerContext) -> Lowered:
     _require_quantized(n)
     if n.plastic is not None:
         return _plastic_dense(n, ctx)
-    kw = dict(weights=n.weight.astype(np.int32), weight_exp=int(n.weight_exp), num_weight_bits=8,
+    kw = dict(weights=n.weight.astype(np.int32), weight_exp=int(n.weight_exp), num_weight_bits=weight_bits(n, ctx),
               num_message_bits=ctx.message_bits(n.name), name=n.name)
     delay, gate = ctx.timing.delays[n.name], ctx.timing.gates.get(n.name, 0)
     if gate:
@@ -211,7 +216,7 @@ def _conv(n: ir.Conv2d, ctx: LowerContext) -> Lowered:
     (ph, pw), (sh, sw), (dh, dw) = n.padding, n.stride, n.dilation
     c = Conv(weight=lava_kernel(n.weight.astype(np.int32)), input_shape=lava_shape(ctx.in_shape(n.name)),
              padding=(pw, ph), stride=(sw, sh), dilation=(dw, dh), groups=int(n.groups),
-             num_weight_bits=8, num_message_bits=ctx.message_bits(n.name), name=n.name)
+             num_weight_bits=weight_bits(n, ctx), num_message_bits=ctx.message_bits(n.name), name=n.name)
     return Lowered(c, c.s_in, c.a_out)
 
 
@@ -387,6 +392,7 @@ def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray]
             raise LoweringError(f"the graph has {len(inputs)} inputs: give the levels as a mapping by input name")
         levels = {inputs[0].name: levels}
     timing = lava_timing(graph)
+    check_plastic(graph, timing)
     ctx = LowerContext(graph=graph, timing=timing, timesteps=timesteps, hardware=hardware, shapes=graph.shapes(),
                        seed=seed)
     processes: dict[str, Any] = {}

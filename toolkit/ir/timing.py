@@ -1,4 +1,9 @@
-"""When each part of a graph runs in Lava: sample windows, synaptic delays in Lava steps, gates.
+"""When each part of a graph runs on the chip: sample windows, synaptic delays in chip steps, gates.
+
+Both runtimes that stream samples through a graph the way the chip does use this schedule: the Lava
+lowering (``compilers.lava.lower``) and the reference simulator's stream engine
+(``toolkit.backends.reference.stream``), which must agree bit for bit because plastic synapses learn in
+that global time.
 
 The IR's time is per sample (``toolkit.ir.core``): a group integrates its synapses' outputs of the
 same step, a synapse with delay d delivers its input of d steps earlier. Lava runs all samples in
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 from toolkit import ir
 from toolkit.errors import LoweringError
 
-__all__ = ["LavaTiming", "lava_timing"]
+__all__ = ["LavaTiming", "check_plastic", "lava_timing"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,24 @@ def _cycle_message(came_from: Mapping[str, _Link], start: str, n: int) -> str:
     return (f"the cycle {path} has {len(cycle)} synapses but a total delay of {total}: in Lava every synapse delivers "
             f"at least one step later, so the delays on this cycle must add up to at least {len(cycle)}; raise a "
             "synapse's delay on it")
+
+
+def check_plastic(graph: ir.Graph, timing: LavaTiming) -> None:
+    """Every plastic synapse can learn on the chip's learning engine: a Dense into a ``LoihiLearningLIF`` group
+    (which sends it the postsynaptic spikes and traces) that delivers after exactly one chip step without a gate
+    (Lava has no delayed learning synapse, lava#752). ``LoweringError`` names the first that cannot."""
+    for n in graph.of_type(ir.Synapse):
+        if n.plastic is None:
+            continue
+        if not isinstance(n, ir.Dense):
+            raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic; the learning engine has plastic dense "
+                                "synapses only")
+        target = graph.node(graph.out_edges(n.name)[0].dst)
+        if not isinstance(target, ir.LoihiLearningLIF):
+            raise LoweringError(f"plastic synapse {n.name!r} feeds {type(target).__name__} {target.name!r}; a plastic "
+                                "synapse learns from a LoihiLearningLIF group, which sends it the postsynaptic spikes "
+                                "and traces")
+        if timing.delays[n.name] != 1 or timing.gates.get(n.name, 0):
+            raise LoweringError(f"plastic synapse {n.name!r} needs a delay (IR delay {n.delay}, chip delay "
+                                f"{timing.delays[n.name]}); Lava has no delayed learning synapse (lava#752): give it "
+                                "delay 0 and balance the other paths")
