@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compilers.lava.learning import check_plasticity, lava_rule_string, product_shift
+from tests.conformance.cases import plastic_rules, two_factor_rules
 from toolkit import ir
 from toolkit.errors import LoweringError
 from toolkit.hw import load_hw
 from toolkit.learning import (
     Plasticity,
-    Rule,
     RuleSyntaxError,
     Trace,
     parse_rule,
-    scale_parts,
     sgn,
     t,
     u,
@@ -198,35 +197,10 @@ def test_every_builtin_rule_equals_lava_floating_pt(name, t_epoch):
     np.testing.assert_allclose(mine, lava, rtol=1e-9, atol=1e-9)
 
 
-_FACTORS = [x1, x2, y1, y2, y3, w, t, w - 32, sgn(w)]
-
-
-@st.composite
-def _random_rules(draw) -> Plasticity:
-    products = []
-    for _ in range(draw(st.integers(1, 3))):
-        dep = draw(st.sampled_from([x0, y0, u(0), u(1)]))
-        factors = draw(st.lists(st.sampled_from(_FACTORS), min_size=0, max_size=2))
-        scale = draw(st.integers(-8, 7).filter(bool)) * 2.0 ** draw(st.integers(-7, -2))
-        term = scale * dep
-        for f in factors:
-            term = term * f
-        products.append(term)
-    rule = sum(products[1:], products[0])
-    if len({p.decimate for p in rule.products if p.dependency == "u"}) > 1:
-        rule = sum((p.scale * (u(0) if p.dependency == "u" else Rule.symbol(p.dependency))
-                    for p in rule.products), Rule())
-    if not rule:                  # the drawn products cancelled out
-        rule = x0 * y1
-    assume(all(scale_parts(p.scale) is not None for p in rule.products))   # merged like terms may not fit
-    traces = {n: Trace(draw(st.integers(1, 30)), draw(st.integers(2, 20))) for n in ("x1", "x2", "y1", "y2", "y3")}
-    return Plasticity(name="random", dw=rule, traces=traces, t_epoch=draw(st.sampled_from([1, 2, 4])))
-
-
 @pytest.mark.lava
 @settings(max_examples=12, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(rule=_random_rules(), seed=st.integers(0, 1000))
+@given(rule=two_factor_rules(), seed=st.integers(0, 1000))
 def test_random_two_factor_rules_equal_lava_floating_pt(rule, seed):
     pre, post, _, w0 = _trains(seed, 16, 3, 2)
     mine = np.array(run_plastic_synapse(rule, SynapseState.start(w0), pre, post, record=True))
@@ -269,27 +243,10 @@ def test_every_builtin_rule_equals_lava_fixed_pt_bit_for_bit(name, t_epoch):
     _assert_same_integers(mine, _lava_run(rule, w0, pre, post, y_in, "fixed_pt", rng_seed=11))
 
 
-@st.composite
-def _random_fixed_rules(draw) -> Plasticity:
-    base = draw(_random_rules())
-    targets = {"dw": base.dw}
-    if draw(st.booleans()):
-        targets["dt"] = draw(st.sampled_from([x0 * y1 - 2 ** -2 * u(0) * t, 2 * y0 * x1 * x2, u(0) * (t - 3)]))
-    if draw(st.booleans()):
-        targets["dd"] = draw(st.sampled_from([x0 * y1, 3 * y0 * x1 - x0]))
-    if base.decimate is not None and base.decimate != 0:   # one K per synapse: the extra rules use u0
-        targets = {"dw": base.dw}
-    traces = {n: Trace(draw(st.sampled_from([1.0, 12.5, 20.25, 60.0, 127.0])), tr.tau) for n, tr in base.traces.items()}
-    third = draw(st.booleans())      # y1..y3 delivered by the postsynaptic neuron instead of kept by the synapse
-    if third:
-        traces = {n: tr for n, tr in traces.items() if n.startswith("x")}
-    return Plasticity(name="random", traces=traces, t_epoch=base.t_epoch, third_factor=third, **targets)
-
-
 @pytest.mark.lava
 @settings(max_examples=140, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(rule=_random_fixed_rules(), seed=st.integers(0, 1000), rng_seed=st.integers(0, 10_000))
+@given(rule=plastic_rules(), seed=st.integers(0, 1000), rng_seed=st.integers(0, 10_000))
 def test_random_rules_equal_lava_fixed_pt_bit_for_bit(rule, seed, rng_seed):
     """140 random rules (two- and three-factor, with tag and delay rules, epochs of 1, 2 and 4 steps, fractional
     impulses), each with its own spike trains and seed: with the 10 built-in cases above, 150 cases."""
@@ -323,8 +280,13 @@ def test_a_plastic_synapse_round_trips_and_is_refused_where_no_engine_runs_it(tm
     assert h == g and h.node("syn").plastic == syn.plastic and str(h.node("syn").plastic.dw) == str(syn.plastic.dw)
     assert h.node("syn").lifetimes()["weight"] is ir.Lifetime.RUN
     assert h.node("syn").lifetimes()["x1"] is ir.Lifetime.RUN
-    with pytest.raises(LoweringError, match="'syn' is plastic .*refused rather than run as a fixed synapse"):
-        simulate(g, np.zeros((1, 3)))
+    for engine in ("step", "nodes", "events"):
+        with pytest.raises(LoweringError, match="'syn' is plastic .*this engine refuses it rather than run it as a "
+                                                "fixed synapse"):
+            simulate(g, np.zeros((1, 3)), engine=engine)
+    with pytest.raises(LoweringError, match="plastic synapse 'syn' feeds LoihiLIF 'g'; a plastic synapse learns from "
+                                            "a LoihiLearningLIF group"):
+        simulate(g, np.zeros((1, 3)))   # auto: the stream engine, which needs a learning neuron
 
 
 # ---------------------------------------------------------------- learning inside a Lava network
@@ -356,12 +318,11 @@ def test_a_plastic_synapse_learns_inside_a_lava_network_exactly_as_defined(name)
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.monitor.process import Monitor
 
-    from compilers.lava.learning import synapse_seed
     from compilers.lava.lower import lower_to_lava
     from toolkit.backends.base import input_batches
     from toolkit.backends.lava_sim import run_lava
     from toolkit.lavacompat import require_lava
-    from toolkit.learning.fixed import FixedSynapse, run_plastic_synapse_fixed
+    from toolkit.learning.fixed import FixedSynapse, run_plastic_synapse_fixed, synapse_seed
 
     require_lava()
     rule = BUILTIN[name]()
@@ -399,8 +360,8 @@ def test_learning_lowerings_refuse_what_they_cannot_run():
 
     g = _learning_graph(BUILTIN["fa"](), steps=4)
     x = {"x": np.zeros((1, 6)), "e": np.zeros((1, 3))}
-    with pytest.raises(LoweringError, match="'W' is plastic .*refused rather than run as a fixed synapse"):
-        simulate(g, x)
+    with pytest.raises(LoweringError, match="'W' is plastic .*this engine refuses it"):
+        simulate(g, x, engine="step")
     require_lava()
     lif = ir.LoihiLIF(name="h", shape=(3,), vth=40, bias_mant=np.zeros(3, np.int32), bias_exp=np.zeros(3, np.int32))
     plain = ir.Graph(nodes=tuple(lif if n.name == "h" else n for n in g.nodes if n.name not in ("e", "B")),

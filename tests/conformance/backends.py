@@ -31,10 +31,10 @@ BACKENDS: dict[str, Callable[[ir.Graph, np.ndarray, list[str]], RunResult]] = {
 #: (backend, what) -> why it is not conformance-tested
 UNSUPPORTED: dict[tuple[str, str], str] = {
     ("loihi2", "*"): "needs Intel's lava-loihi extension and a board; neither is available to this project",
-    ("lava-sim", "learning"): "plastic synapses run in neither backend's network yet; the learning engine itself is "
-                              "checked in tests/test_learning.py: toolkit.learning.fixed equals Lava's fixed_pt "
-                              "model bit for bit (same seeded streams), which Lava itself calls only "
-                              "'bit_approximate_loihi' (the chip may round differently)",
+    ("loihi2", "learning"): "Lava's fixed-point learning models are only 'bit_approximate_loihi': the reference "
+                            "equals them bit for bit (the plastic family, and 150 single-synapse cases in "
+                            "tests/test_learning.py), but agreement with the chip's own learning engine cannot be "
+                            "checked without a board",
     ("lava-sim", "floating_pt"): "Lava's floating-point models interpret fixed-point parameters differently "
                                  "(du = 4095 means 4095x, not 1); we always select fixed_pt",
     ("lava-sim", "int32 overflow"): "Lava's CPU models add graded dendritic sums and sigma-delta states in numpy "

@@ -18,7 +18,7 @@ the chip's arithmetic (and so the reference) is defined.
 Chains are not enough: the graph families (``branching``, ``recurrent``, ``two_inputs``) join
 LoihiLIF groups with Dense synapses in other topologies (fan-out and fan-in over paths of
 unequal length, logical delays, self-recurrent and feedback cycles, a second Input), where the
-Lava lowering must balance paths and keep samples apart (``compilers.lava.timing``). Each
+Lava lowering must balance paths and keep samples apart (``toolkit.ir.timing``). Each
 declares in ``Family.guarantees`` the structures (``PROPERTIES``) all its cases have.
 
 Add a family for every node type the compiler lowers (``FAMILIES``).
@@ -31,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from toolkit import ir
+from toolkit import learning as lr
 
 __all__ = [
     "FAMILIES",
@@ -45,7 +47,10 @@ __all__ = [
     "dense_lif_chains",
     "dense_sdn_chains",
     "learning_lif_chains",
+    "plastic_networks",
+    "plastic_rules",
     "recurrent",
+    "two_factor_rules",
     "two_inputs",
 ]
 
@@ -468,6 +473,7 @@ class Family:
     examples: int                      # random cases per backend
     covers: frozenset[type[ir.Node]]   # node types every case of the family contains or may contain
     guarantees: frozenset[str] = frozenset()  # ``PROPERTIES`` every case of the family has (the tests check)
+    learns: bool = False               # plastic synapses: compared on learned weights, in the stream engine
 
 
 _LIF_GRAPH = frozenset({ir.Input, ir.Flatten, ir.Dense, ir.LoihiLIF, ir.Output})
@@ -489,3 +495,101 @@ FAMILIES: dict[str, Family] = {
     "learning_lif": Family(learning_lif_chains(), 20, frozenset({ir.Input, ir.Flatten, ir.Dense,
                                                                  ir.LoihiLearningLIF, ir.Output})),
 }
+
+
+# ---------------------------------------------------------------- learning: rules and plastic networks
+
+_FACTORS = [lr.x1, lr.x2, lr.y1, lr.y2, lr.y3, lr.w, lr.t, lr.w - 32, lr.sgn(lr.w)]
+
+
+@st.composite
+def two_factor_rules(draw: Callable) -> lr.Plasticity:
+    """Random rules of the expression language: 1–3 products of a dependency (x0, y0, u0, u1) and up to two
+    factors (traces, w, t, w − 32, sgn(w)), scales m·2^e, random trace impulses and decays, epochs of 1, 2, 4."""
+    products = []
+    for _ in range(draw(st.integers(1, 3))):
+        dep = draw(st.sampled_from([lr.x0, lr.y0, lr.u(0), lr.u(1)]))
+        factors = draw(st.lists(st.sampled_from(_FACTORS), min_size=0, max_size=2))
+        scale = draw(st.integers(-8, 7).filter(bool)) * 2.0 ** draw(st.integers(-7, -2))
+        term = scale * dep
+        for f in factors:
+            term = term * f
+        products.append(term)
+    rule = sum(products[1:], products[0])
+    if len({p.decimate for p in rule.products if p.dependency == "u"}) > 1:
+        rule = sum((p.scale * (lr.u(0) if p.dependency == "u" else lr.Rule.symbol(p.dependency))
+                    for p in rule.products), lr.Rule())
+    if not rule:                  # the drawn products cancelled out
+        rule = lr.x0 * lr.y1
+    assume(all(lr.scale_parts(p.scale) is not None for p in rule.products))   # merged like terms may not fit
+    traces = {n: lr.Trace(draw(st.integers(1, 30)), draw(st.integers(2, 20))) for n in ("x1", "x2", "y1", "y2", "y3")}
+    return lr.Plasticity(name="random", dw=rule, traces=traces, t_epoch=draw(st.sampled_from([1, 2, 4])))
+
+
+@st.composite
+def plastic_rules(draw: Callable) -> lr.Plasticity:
+    """``two_factor_rules`` with, sometimes, tag and delay rules, fractional impulses, and the third-factor form
+    (y1..y3 delivered by the postsynaptic neuron)."""
+    base = draw(two_factor_rules())
+    targets = {"dw": base.dw}
+    if draw(st.booleans()):
+        targets["dt"] = draw(st.sampled_from([lr.x0 * lr.y1 - 2 ** -2 * lr.u0 * lr.t, 2 * lr.y0 * lr.x1 * lr.x2,
+                                                    lr.u0 * (lr.t - 3)]))
+    if draw(st.booleans()):
+        targets["dd"] = draw(st.sampled_from([lr.x0 * lr.y1, 3 * lr.y0 * lr.x1 - lr.x0]))
+    if base.decimate is not None and base.decimate != 0:   # one K per synapse: the extra rules use u0
+        targets = {"dw": base.dw}
+    impulses = st.sampled_from([1.0, 12.5, 20.25, 60.0, 127.0])
+    traces = {n: lr.Trace(draw(impulses), tr.tau) for n, tr in base.traces.items()}
+    third = draw(st.booleans())      # y1..y3 delivered by the postsynaptic neuron instead of kept by the synapse
+    if third:
+        traces = {n: tr for n, tr in traces.items() if n.startswith("x")}
+    return lr.Plasticity(name="random", traces=traces, t_epoch=base.t_epoch, third_factor=third, **targets)
+
+
+@st.composite
+def _learning_group(draw: Callable, name: str, n: int, rng: np.random.Generator) -> ir.LoihiLearningLIF:
+    lif = draw(_lif(name, n, rng))
+    return ir.LoihiLearningLIF(name=name, shape=lif.shape, vth=draw(st.integers(0, 300)), bias_mant=lif.bias_mant,
+                               bias_exp=lif.bias_exp, du=lif.du, dv=lif.dv, reset=ir.ResetMode.ZERO,
+                               y1_impulse=draw(st.integers(0, 127)), y1_decay=draw(st.integers(0, 4096)))
+
+
+@st.composite
+def plastic_networks(draw: Callable) -> Case:
+    """Networks that learn while they run: data x → plastic W1 → learning group h → (plastic or fixed) W2 →
+    learning group o, random rules (``plastic_rules``) on both; a second Input e → fixed B → h's third-factor
+    port; sometimes o → fixed F (delay 2–3) → h's third-factor port as well (fan-in into the port and a
+    cycle, the shape of feedback alignment's error path). Compared after the run: output counts and every
+    plastic synapse's weights, tags and delays."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_in, n_h, n_o = (draw(st.integers(1, 8)) for _ in range(3))
+    t = draw(st.integers(2, 12))
+    enc = draw(st.sampled_from([ir.Encoding.RATE, ir.Encoding.POISSON]))
+    nodes: list[ir.Node] = [
+        ir.Input(name="x", shape=(n_in,), encoding=enc, bits=draw(st.integers(1, 8)), seed=draw(st.integers(0, 99))),
+        ir.Input(name="e", shape=(n_h,), encoding=ir.Encoding.RATE, bits=draw(st.integers(1, 8))),
+        ir.Dense(name="W1", weight=_even_registers(rng, (n_h, n_in), draw(st.sampled_from([8, 64, 254]))),
+                 weight_exp=draw(st.integers(-2, 3)), plastic=draw(plastic_rules())),
+        draw(_learning_group("h", n_h, rng)),
+        ir.Dense(name="W2", weight=_even_registers(rng, (n_o, n_h), draw(st.sampled_from([8, 64, 254]))),
+                 weight_exp=draw(st.integers(-2, 3)), plastic=draw(st.one_of(st.none(), plastic_rules()))),
+        draw(_learning_group("o", n_o, rng)),
+        ir.Dense(name="B", weight=rng.integers(-255, 256, (n_h, n_h)).astype(np.int32),  # odd too (as learned ones)
+                 weight_exp=draw(st.integers(-2, 2)), delay=draw(st.integers(0, 2))),
+        ir.Output(name="out", shape=(n_o,), readout=ir.ReadoutMode.SPIKE_COUNT),
+    ]
+    edges: list[tuple[str, ...]] = [("x", "W1"), ("W1", "h"), ("h", "W2"), ("W2", "o"), ("e", "B"), ("B", "h", "third"),
+                                    ("o", "out")]
+    if draw(st.booleans()):
+        nodes.append(ir.Dense(name="F", weight=rng.integers(-255, 256, (n_h, n_o)).astype(np.int32),
+                              delay=draw(st.integers(2, 3))))
+        edges += [("o", "F"), ("F", "h", "third")]
+    x = {"x": rng.random((draw(st.integers(1, 4)), n_in))}
+    x["e"] = rng.random((len(x["x"]), n_h))
+    graph = ir.Graph(nodes=tuple(nodes), edges=tuple(edges), records=(ir.Timesteps(steps=t),))
+    return Case(graph=ir.check_graph(graph), x=x, timesteps=t)
+
+
+FAMILIES["plastic"] = Family(plastic_networks(), 30, frozenset({ir.Input, ir.Dense, ir.LoihiLearningLIF, ir.Output}),
+                             frozenset({"fan_in", "two_inputs"}), learns=True)

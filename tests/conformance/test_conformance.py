@@ -17,6 +17,7 @@ from tests.conformance.backends import BACKENDS, UNSUPPORTED
 from tests.conformance.cases import FAMILIES, PROPERTIES, Case
 from toolkit.backends.base import RunResult
 from toolkit.backends.reference import events, simulate
+from toolkit.backends.reference.stream import compiled_applies, plan_stream, run_stream
 from toolkit.errors import LoweringError
 
 pytestmark = pytest.mark.lava
@@ -62,6 +63,10 @@ def _check_engines(case: Case, ref: RunResult) -> None:
         res = simulate(case.graph, case.x, engine=engine)
         assert res.engine == engine
         np.testing.assert_array_equal(res.scores, ref.scores, err_msg=f"output counts, reference engine {engine}")
+    for compiled in (False, True) if stream_compiled_applies(case.graph) else (False,):
+        stream = run_stream(case.graph, case.x, compiled=compiled)  # the chip's schedule, one global time
+        np.testing.assert_array_equal(stream.scores, ref.scores,
+                                      err_msg=f"output counts, stream engine ({'compiled' if compiled else 'NumPy'})")
 
 
 def _check(backend: str, case: Case) -> None:
@@ -73,6 +78,32 @@ def _check(backend: str, case: Case) -> None:
     _assert_traces_equal(got.traces, ref.traces, case.neuron_groups, backend)
     fast = simulate(case.graph, case.x)  # without recording: the event-driven engine where it applies
     np.testing.assert_array_equal(got.scores, fast.scores, err_msg=f"output counts, reference engine {fast.engine}")
+
+
+def stream_compiled_applies(graph) -> bool:
+    return compiled_applies(plan_stream(graph))
+
+
+def _check_learning(backend: str, case: Case) -> None:
+    """A network that learns: the stream engine (which ``simulate`` picks for it) against the backend, on the output
+    counts and on every plastic synapse's weights, tags and delays after the run; the other engines refuse it."""
+    ref = simulate(case.graph, case.x)
+    assert ref.engine == "stream"
+    numpy_stream = run_stream(case.graph, case.x, compiled=False)   # the NumPy path against the compiled one
+    np.testing.assert_array_equal(numpy_stream.scores, ref.scores, err_msg="output counts, NumPy stream engine")
+    for name, variables in ref.learned.items():
+        for var, value in variables.items():
+            np.testing.assert_array_equal(numpy_stream.learned[name][var], value,
+                                          err_msg=f"{name}.{var}, NumPy stream engine")
+    for engine in ("step", "nodes", "events"):
+        with pytest.raises(LoweringError):
+            simulate(case.graph, case.x, engine=engine)
+    got = BACKENDS[backend](case.graph, case.x, [])
+    np.testing.assert_array_equal(got.scores, ref.scores, err_msg="output counts")
+    assert set(got.learned) == set(ref.learned) and ref.learned
+    for name, variables in ref.learned.items():
+        for var, value in variables.items():
+            np.testing.assert_array_equal(got.learned[name][var], value, err_msg=f"{name}.{var} after learning")
 
 
 def _check_guarantees(family: str, case: Case) -> None:
@@ -88,7 +119,7 @@ def _family_test(family: str):
     @given(case=fam.strategy)
     def test(backend: str, case: Case) -> None:
         _check_guarantees(family, case)
-        _check(backend, case)
+        (_check_learning if fam.learns else _check)(backend, case)
 
     test.__name__ = f"test_{family}_conforms"
     return test
@@ -126,3 +157,15 @@ def test_family_guarantees_hold_on_drawn_cases(family: str, data: st.DataObject)
 
 def test_unsupported_table_names_a_reason_for_every_entry():
     assert all(reason and len(reason) > 20 for reason in UNSUPPORTED.values())
+
+
+@settings(max_examples=1, **_SETTINGS)
+@given(data=st.data())
+def test_plastic_networks_do_learn(data: st.DataObject) -> None:
+    """The learning family's comparison would be empty if its weights never moved: most drawn cases must learn."""
+    moved = 0
+    for _ in range(12):
+        case = data.draw(FAMILIES["plastic"].strategy)
+        res = simulate(case.graph, case.x)
+        moved += any(not np.array_equal(v["weight"], case.graph.node(k).weight) for k, v in res.learned.items())
+    assert moved >= 8, f"only {moved} of 12 plastic cases changed a weight"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,8 @@ class RunResult:
     engine: str = ""  #: which implementation ran, where a backend has several (reference: numpy or events)
     #: plastic synapses' variables after the run (``weight``, ``tag``, ``delay_var``), read once, by synapse name
     learned: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: plastic synapses' weights read during the run (``snapshot_every``): {"step", "samples", "weights": {name: W}}
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def predictions(self) -> np.ndarray:

@@ -34,7 +34,7 @@ def _sim_config() -> Any:
 def run_lava(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, timesteps: int | None = None,
              record: Iterable[str] = (),
              progress: bool = True, chunk_samples: int = 20, run_cfg: Any = None,
-             hardware: bool = False) -> RunResult:
+             hardware: bool = False, seed: int = 0, snapshot_at: Iterable[int] = ()) -> RunResult:
     """Run samples ``x`` (N, *input shape) in [0, 1] through ``graph`` in Lava (for a graph with several inputs,
     a mapping from each Input's name to its samples).
 
@@ -50,12 +50,12 @@ def run_lava(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, times
     t = int(timesteps or graph.timesteps or 32)
     levels = input_batches(graph, x)
     n = len(next(iter(levels.values())))
-    build = lower_to_lava(graph, levels, timesteps=t, hardware=hardware)
+    build = lower_to_lava(graph, levels, timesteps=t, hardware=hardware, seed=seed)
     monitors = _probe(build, list(record))
     cfg = run_cfg if run_cfg is not None else _sim_config()
     start = time.perf_counter()
     try:
-        _run_chunks(build, cfg, RunSteps, chunk_samples * t, progress)
+        snapshots = _run_chunks(build, cfg, RunSteps, chunk_samples * t, progress, [n * t for n in snapshot_at])
         counts = np.asarray(build.counter.counts.get(), dtype=np.int64)
         traces = _read_traces(build, monitors)
         learned = {name: {"weight": np.asarray(p.weights.get()).astype(np.int32),
@@ -66,19 +66,30 @@ def run_lava(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, times
         build.runner.stop()
     wall = time.perf_counter() - start
     return RunResult(backend="loihi2" if hardware else "lava-sim", scores=counts.reshape(n, -1),
-                     timesteps=t, wall_s=wall, total_steps=build.total_steps, traces=traces, learned=learned)
+                     timesteps=t, wall_s=wall, total_steps=build.total_steps, traces=traces, learned=learned,
+                     snapshots=snapshots)
 
 
-def _run_chunks(build: Any, cfg: Any, run_steps: Any, chunk: int, progress: bool) -> None:
+def _run_chunks(build: Any, cfg: Any, run_steps: Any, chunk: int, progress: bool,
+                snapshot_steps: Iterable[int] = ()) -> list[dict[str, Any]]:
+    """Run all steps in chunks of at most ``chunk`` steps, stopping also at each of ``snapshot_steps`` (before the
+    last step) to read the plastic weights there."""
     total = build.total_steps
+    stops = sorted({s for s in snapshot_steps if 0 < s < total})
+    snaps = []
     bar = tqdm(total=build.n_samples, desc="lava", unit="sample", disable=None if progress else True, leave=False)
     with bar:
         done = 0
         while done < total:
-            k = min(chunk, total - done)
+            k = min(chunk, total - done, *(s - done for s in stops if s > done))
             build.runner.run(condition=run_steps(num_steps=k), run_cfg=cfg)
             done += k
             bar.update(min(build.n_samples, done // build.timesteps) - bar.n)
+            if done in stops:
+                snaps.append({"step": done, "samples": done // build.timesteps,
+                              "weights": {name: np.asarray(p.weights.get()).astype(np.int32)
+                                          for name, p in build.plastic.items()}})
+    return snaps
 
 
 def _probe(build: Any, names: list[str]) -> dict[str, dict[str, tuple[Any, Any]]]:

@@ -92,7 +92,7 @@ def _history(start: np.ndarray, taus: np.ndarray, impulses: np.ndarray, t_spike:
     return hist
 
 
-_TRACE_ROW = {"x1": 0, "x2": 1, "y1": 0, "y2": 1, "y3": 2}
+TRACE_ROW = {"x1": 0, "x2": 1, "y1": 0, "y2": 1, "y3": 2}
 
 
 def factor_value(f: Factor, dep: str, xh: np.ndarray, yh: np.ndarray, tx: np.ndarray, ty: np.ndarray,
@@ -105,7 +105,7 @@ def factor_value(f: Factor, dep: str, xh: np.ndarray, yh: np.ndarray, tx: np.nda
         return np.sign(v) if f.sgn else v
     if f.var in ("x0", "y0"):
         return spikes[f.var] + f.const
-    row = _TRACE_ROW[f.var]
+    row = TRACE_ROW[f.var]
     if f.var.startswith("x"):
         if dep == "x0":
             v = xh[tx, row, np.arange(xh.shape[2])][None, :]

@@ -25,15 +25,22 @@ their least significant bit (Lava's mixed-sign truncation).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.learning.engine import factor_value, spike_trains
-from toolkit.learning.expr import Product, scale_parts
+from toolkit.learning.engine import TRACE_ROW, factor_value, spike_trains
+from toolkit.learning.expr import Product, Rule, scale_parts
 from toolkit.learning.rule import Plasticity
 
-__all__ = ["FixedSynapse", "engine_scale", "run_plastic_synapse_fixed"]
+__all__ = ["FixedLearner", "FixedSynapse", "engine_scale", "run_plastic_synapse_fixed", "synapse_seed"]
+
+
+def synapse_seed(seed: int, synapse: str) -> int:
+    """The seed of plastic synapse ``synapse``'s stochastic rounding in a run seeded ``seed`` (Lava's lowering and the
+    reference's stream engine): (seed + CRC-32 of the name) mod (2^31 − 4) (Lava draws from it and the next three)."""
+    return (seed + zlib.crc32(synapse.encode())) % ((1 << 31) - 4)
 
 _TRACE_MAX = 127          # W_TRACE = 7 bits, unsigned
 _FRAC_BITS = 8            # W_TRACE_FRACTIONAL_PART
@@ -161,9 +168,61 @@ def _product(p: Product, deps: dict[str, np.ndarray | int], xh: np.ndarray, yh: 
     return np.clip(cur, -(1 << _ACC) - 1, (1 << _ACC) - 1)
 
 
-def _epoch(rule: Plasticity, st: FixedSynapse, tx: np.ndarray, ty: np.ndarray, step: int, rnd: _Randoms) -> None:
+def _support(products: tuple[Product, ...], u: int, xh: np.ndarray, yh: np.ndarray, tx: np.ndarray,
+             ty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (post) and columns (pre) outside which every product is zero in this epoch: a product needs its
+    dependency (a pre or post spike in the epoch, or u = 1) and each trace factor without a constant non-zero at
+    some step of the epoch. Outside the rectangle the update adds nothing, and the shared stochastic rounding of an
+    unchanged register is exact, so the engine computes only inside it (the result is the same integers)."""
+    rows, cols = np.zeros(yh.shape[2], bool), np.zeros(xh.shape[2], bool)
+    for p in products:
+        if p.dependency == "u" and not u:
+            continue
+        r = ty > 0 if p.dependency == "y0" else np.ones(yh.shape[2], bool)
+        c = tx > 0 if p.dependency == "x0" else np.ones(xh.shape[2], bool)
+        for f in p.factors:
+            if f.const or f.var not in TRACE_ROW:
+                continue
+            if f.var.startswith("x"):
+                c = c & (xh[:, TRACE_ROW[f.var]] != 0).any(axis=0)
+            else:
+                r = r & (yh[:, TRACE_ROW[f.var]] != 0).any(axis=0)
+        if r.any() and c.any():
+            rows |= r
+            cols |= c
+    return rows, cols
+
+
+def _update(var: str, r: Rule, syn: dict[str, np.ndarray], deps: dict[str, np.ndarray | int], xh: np.ndarray,
+            yh: np.ndarray, tx: np.ndarray, ty: np.ndarray, rnd: _Randoms) -> np.ndarray:
+    """One synaptic variable after the epoch's rule ``r`` (computed inside ``_support``'s rectangle)."""
+    rows, cols = _support(r.products, int(deps["u"]), xh, yh, tx, ty)
+    lo, hi = _RANGES[var]
+    if var == "t":   # a tag at −257 is moved by the accumulator's saturation even without an update
+        rows, cols = rows | (syn["t"] == lo).any(axis=1), cols | (syn["t"] == lo).any(axis=0)
+    out = syn[var].copy()
+    if not rows.any() or not cols.any():
+        return out
+    ri, ci = np.where(rows)[0], np.where(cols)[0]
+    sub = {k: v[np.ix_(ri, ci)] for k, v in syn.items()}
+    sdeps = {"x0": np.asarray(deps["x0"])[:, ci], "y0": np.asarray(deps["y0"])[ri], "u": deps["u"]}
+    sxh, syh = xh[:, :, ci], yh[:, :, ri]
+    acc = sub[var] << _SYN_SHIFT
+    for p in r.products:
+        acc = np.clip(acc + _product(p, sdeps, sxh, syh, tx[ci], ty[ri], sub, acc.shape),
+                      -(1 << _ACC) - 1, (1 << _ACC) - 1)
+    if var == "d":
+        acc = np.maximum(0, acc)
+    q = acc / (1 << _SYN_SHIFT)
+    acc = ((np.floor(q) + (rnd.syn < q % 1).astype(int)) * (1 << _SYN_SHIFT)).astype(np.int64)
+    out[np.ix_(ri, ci)] = np.clip(acc >> _SYN_SHIFT, lo, hi)
+    return out
+
+
+def _epoch(rule: Plasticity, st: FixedSynapse, tx: np.ndarray, ty: np.ndarray, step: int, rnd: _Randoms,
+           traces: tuple[np.ndarray, ...]) -> None:
     rnd.advance_synaptic()
-    xw, xf, xt, yw, yf, yt = _traces(rule)
+    xw, xf, xt, yw, yf, yt = traces
     xh = _history(st.x, xt, xw, xf, tx, rule.t_epoch, rnd.x_decay, rnd.x_impulse)
     yh = _history(st.y, yt, yw, yf, ty, rule.t_epoch, rnd.y_decay, rnd.y_impulse)
     k = rule.decimate
@@ -173,21 +232,53 @@ def _epoch(rule: Plasticity, st: FixedSynapse, tx: np.ndarray, ty: np.ndarray, s
     new = {}
     for target, var in (("dw", "w"), ("dd", "d"), ("dt", "t")):
         r = getattr(rule, target)
-        if not r:
-            continue
-        acc = syn[var] << _SYN_SHIFT
-        for p in r.products:
-            acc = np.clip(acc + _product(p, deps, xh, yh, tx, ty, syn, st.w.shape), -(1 << _ACC) - 1, (1 << _ACC) - 1)
-        if var == "d":
-            acc = np.maximum(0, acc)
-        q = acc / (1 << _SYN_SHIFT)
-        acc = ((np.floor(q) + (rnd.syn < q % 1).astype(int)) * (1 << _SYN_SHIFT)).astype(np.int64)
-        lo, hi = _RANGES[var]
-        new[var] = np.clip(acc >> _SYN_SHIFT, lo, hi)
+        if r:
+            new[var] = _update(var, r, syn, deps, xh, yh, tx, ty, rnd)
     st.x = xh[-1]
     if not rule.third_factor:
         st.y = yh[-1]
     st.w, st.t, st.d = new.get("w", st.w), new.get("t", st.t), new.get("d", st.d)
+
+
+class FixedLearner:
+    """One plastic synapse in the learning engine, advanced one chip step at a time (steps start at 1, as Lava's
+    and its random streams do): ``step`` takes the step's pre spikes (n_pre,), post spikes (n_post,) and, for a
+    third-factor rule, the delivered y1..y3 (3, n_post), and at the end of a learning epoch updates ``state``."""
+
+    def __init__(self, rule: Plasticity, state: FixedSynapse, *, rng_seed: int) -> None:
+        self.rule, self.state = rule, state
+        self._traces = _traces(rule)
+        self._rnd = _Randoms(rng_seed)
+        self.tx = np.zeros(state.x.shape[1], np.int64)
+        self.ty = np.zeros(state.y.shape[1], np.int64)
+        self.steps = 0
+
+    def step(self, pre: np.ndarray, post: np.ndarray, y_in: np.ndarray | None = None) -> bool:
+        """Advance one step; True if a learning epoch ended (the synaptic variables were updated)."""
+        rule, st, rnd = self.rule, self.state, self._rnd
+        xw, xf, _, yw, yf, _ = self._traces
+        self.steps += 1
+        step = self.steps
+        within = step % rule.t_epoch or rule.t_epoch
+        tx, ty = self.tx, self.ty
+        multi = (tx > 0) & pre
+        if multi.any():
+            st.x[:, multi] = _add_impulse(st.x[:, multi], 0, xw[:, None], xf[:, None])
+        tx[pre] = within
+        rnd.advance_traces()
+        multi_y = (ty > 0) & post
+        if multi_y.any():
+            st.y[:, multi_y] = _add_impulse(st.y[:, multi_y], rnd.y_impulse, yw[:, None], yf[:, None])
+        ty[post] = within
+        if rule.third_factor:
+            assert y_in is not None
+            st.y = np.asarray(y_in).astype(np.int64).reshape(3, -1)
+        rnd.advance_traces()
+        if step % rule.t_epoch:
+            return False
+        _epoch(rule, st, tx, ty, step, rnd, self._traces)
+        tx[:], ty[:] = 0, 0
+        return True
 
 
 def run_plastic_synapse_fixed(rule: Plasticity, state: FixedSynapse, pre: np.ndarray, post: np.ndarray,
@@ -198,30 +289,10 @@ def run_plastic_synapse_fixed(rule: Plasticity, state: FixedSynapse, pre: np.nda
     random streams of ``rng_seed`` (see the module doc). Returns w, t, d and the traces x (x1, x2) and y (y1..y3)
     after every step if ``record``."""
     pre, post = spike_trains(rule, pre, post, y_in)
-    xw, xf, _, yw, yf, _ = _traces(rule)
-    rnd = _Randoms(rng_seed)
-    n_pre, n_post = pre.shape[1], post.shape[1]
-    tx, ty = np.zeros(n_pre, np.int64), np.zeros(n_post, np.int64)
+    learner = FixedLearner(rule, state, rng_seed=rng_seed)
     out = []
     for i in range(pre.shape[0]):
-        step = i + 1      # Lava's steps, and its random streams, start at 1
-        within = step % rule.t_epoch or rule.t_epoch
-        multi = (tx > 0) & pre[i]
-        if multi.any():
-            state.x[:, multi] = _add_impulse(state.x[:, multi], 0, xw[:, None], xf[:, None])
-        tx[pre[i]] = within
-        rnd.advance_traces()
-        multi_y = (ty > 0) & post[i]
-        if multi_y.any():
-            state.y[:, multi_y] = _add_impulse(state.y[:, multi_y], rnd.y_impulse, yw[:, None], yf[:, None])
-        ty[post[i]] = within
-        if rule.third_factor:
-            assert y_in is not None
-            state.y = np.asarray(y_in[i]).astype(np.int64).reshape(3, n_post)
-        rnd.advance_traces()
-        if step % rule.t_epoch == 0:
-            _epoch(rule, state, tx, ty, step, rnd)
-            tx[:], ty[:] = 0, 0
+        learner.step(pre[i], post[i], None if y_in is None else y_in[i])
         if record:
             out.append({"w": state.w.copy(), "t": state.t.copy(), "d": state.d.copy(), "x": state.x.copy(),
                         "y": state.y.copy()})

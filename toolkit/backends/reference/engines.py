@@ -9,9 +9,11 @@ with the node models of ``core.MODELS``; they differ only in the order of the wo
 * ``nodes``: every node over all T steps at once, in topological order: a synapse is one matrix
   product for the whole batch and all steps, its delay a shift along time. Graphs without cycles.
 
-The event-driven engine (``events``) runs Dense → LIF chains sample by sample. ``engine="auto"``
-picks events where they apply and nothing is recorded, else nodes for graphs without cycles,
-else step. Tests check that all engines agree on every conformance case they accept.
+The event-driven engine (``events``) runs Dense → LIF chains sample by sample. The stream engine
+(``stream``) runs the chip's schedule instead, all samples in one global time, and is the only one
+that runs plastic synapses and learning neurons' third-factor ports. ``engine="auto"`` picks stream
+for a graph that learns, else events where they apply and nothing is recorded, else nodes for graphs
+without cycles, else step. Tests check that all engines agree on every conformance case they accept.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from toolkit.backends.reference.core import MODELS, NodeModel, Recorder
 from toolkit.backends.reference.encode import encode_batch
 from toolkit.errors import LoweringError
 
-__all__ = ["ENGINES", "Plan", "plan", "run_nodes", "run_steps", "simulate"]
+__all__ = ["ENGINES", "Plan", "learns", "plan", "run_nodes", "run_steps", "simulate"]
 
 #: ``simulate(engine=...)``
-ENGINES = ("auto", "step", "nodes", "events")
+ENGINES = ("auto", "step", "nodes", "events", "stream")
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,9 @@ def plan(graph: ir.Graph) -> Plan:
                                 "neurons; compile it first (nfa compile)")
     for n in graph.nodes:
         if isinstance(n, ir.Synapse) and n.plastic is not None:
-            raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic ({n.plastic.name}); the reference "
-                                "simulator has no learning engine yet, so it is refused rather than run as a fixed "
-                                "synapse")
+            raise LoweringError(f"{type(n).__name__} {n.name!r} is plastic ({n.plastic.name}); only the stream "
+                                "engine learns (engine='stream', or 'auto'), so this engine refuses it rather than "
+                                "run it as a fixed synapse")
         if not isinstance(n, (ir.Input, ir.Output)) and MODELS.of(n) is None:
             raise LoweringError(f"the reference simulator cannot run {type(n).__name__} {n.name!r} "
                                 f"(supported: {MODELS.supported()})")
@@ -77,7 +79,8 @@ def plan(graph: ir.Graph) -> Plan:
         raise LoweringError(f"Output {out.name!r} readout {out.readout.value!r} is not a spiking readout")
     extra = sorted({e.port for e in graph.edges} - {"in"})
     if extra:
-        raise LoweringError(f"the reference simulator has no model for ports {extra} yet")
+        raise LoweringError(f"this reference engine has no model for ports {extra}; the stream engine has "
+                            "(engine='stream', or 'auto')")
     sources = {n.name: tuple(e.src for e in graph.in_edges(n.name, "in")) for n in graph.nodes}
     return Plan(graph=graph, order=tuple(graph.topological()), inputs=inputs, output=out, sources=sources)
 
@@ -197,18 +200,33 @@ def _engine(p: Plan, engine: str, record: bool) -> tuple[str, Any]:
     return ("nodes" if acyclic and engine != "step" else "step"), None
 
 
+def learns(graph: ir.Graph) -> bool:
+    """True if ``graph`` has plastic synapses or third-factor inputs: only the stream engine runs it."""
+    return (any(isinstance(n, ir.Synapse) and n.plastic is not None for n in graph.nodes)
+            or any(e.port == "third" for e in graph.edges))
+
+
 def simulate(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, timesteps: int | None = None,
              batch_size: int | None = None, record: Iterable[str] | bool = False, progress: bool = False,
-             engine: str = "auto") -> RunResult:
+             engine: str = "auto", seed: int = 0, snapshot_at: Iterable[int] = ()) -> RunResult:
     """Run samples through a quantised graph; ``x`` is (N, *input shape) in [0, 1], or a mapping from each
     Input's name to its samples (graphs with several inputs).
 
     ``timesteps`` defaults to the graph's ``Timesteps`` record. ``record`` names the nodes whose state to keep
-    (True: all). ``engine``: ``auto``, ``step``, ``nodes`` or ``events`` (see the module doc); every engine
-    computes the same integers. The result's ``engine`` says which ran.
+    (True: all). ``engine``: ``auto``, ``step``, ``nodes``, ``events`` or ``stream`` (see the module doc); every
+    engine computes the same integers. The result's ``engine`` says which ran. ``seed`` seeds the stochastic
+    rounding of plastic synapses (stream engine, as ``lower_to_lava(seed=...)``); their variables after the run
+    are in the result's ``learned``, and their weights after each ``snapshot_at`` sample count in its ``snapshots``
+    (``run_stream``).
     """
     from toolkit.backends.reference import events
+    from toolkit.backends.reference.stream import run_stream
 
+    if engine == "stream" or (engine == "auto" and learns(graph)):
+        if record:
+            raise LoweringError("the stream engine records no state; run without record, or record a graph without "
+                                "plastic synapses with engine='step'")
+        return run_stream(graph, x, timesteps=timesteps, seed=seed, progress=progress, snapshot_at=snapshot_at)
     start = time.perf_counter()
     p = plan(graph)
     t = int(timesteps or graph.timesteps or 32)

@@ -107,15 +107,15 @@ def plan_events(graph: ir.Graph) -> EventPlan | None:
 _KERNEL: Any = None
 
 
-def _cache_dir() -> Path:
-    """Where numba keeps the compiled kernel: a folder named by the hash of the kernel's sources, the kernel
-    *and* ``fixed.py`` whose arithmetic it inlines. (Numba's own cache checks only the kernel file's time
+def _cache_dir(*sources: str) -> Path:
+    """Where numba keeps a compiled kernel: a folder named by the hash of its sources (default: the event kernel
+    *and* ``fixed.py`` whose arithmetic it inlines). (Numba's own cache checks only the kernel file's time
     stamp, so an edit of ``fixed.py`` would otherwise run the old machine code.)"""
     import hashlib
 
     here = Path(__file__).parent
     digest = hashlib.sha256()
-    for name in ("_event_kernel.py", "fixed.py"):
+    for name in sources or ("_event_kernel.py", "fixed.py"):
         digest.update((here / name).read_bytes())
     return here / "__pycache__" / f"numba-{digest.hexdigest()[:16]}"
 
