@@ -87,7 +87,7 @@ def test_speed_prints_every_rule_ratio_to_bp(tmp_path, capsys):
 def test_bench_registry_lists_every_benchmark_module():
     import importlib
 
-    assert set(BENCHMARKS) == {"cheon", "speed", "sim"}
+    assert set(BENCHMARKS) == {"cheon", "speed", "sim", "learn"}
     for path in BENCHMARKS.values():
         mod = importlib.import_module(path)
         assert callable(mod.add_arguments) and callable(mod.run) and mod.__doc__
@@ -126,3 +126,22 @@ def test_cheon_on_npz_features_without_ood_views(tmp_path, rng):
     r = json.loads(js.read_text())
     assert r["methods"]["fa"]["ood_acc"] == {} and r["methods"]["fa"]["ood_acc_mean"] is None
     assert "Not measured" in (tmp_path / "b" / "results.md").read_text()
+
+
+@pytest.mark.lava
+def test_bench_learn_compares_the_learned_weights_and_reports_speeds(tmp_path, capsys):
+    js = tmp_path / "learn.json"
+    assert main(["bench", "learn", "--samples", "30", "--lava-samples", "4", "--hidden", "12", "-T", "8",
+                 "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "reference / Lava" in out and "mismatches (output counts and" in out
+    r = json.loads(js.read_text())
+    assert r["mismatches"] == 0 and r["numpy_vs_compiled_mismatches"] == 0
+    assert r["weights_compared"] == 12 * 64 + 10 * 12
+    assert r["ratio"] == pytest.approx(r["reference_sample_steps_per_s"] / r["lava_sample_steps_per_s"])
+    assert r["dense_bound_sample_steps_per_s"] > r["reference_sample_steps_per_s"] > 0
+
+
+def test_bench_learn_bad_arguments_are_one_line(capsys):
+    assert main(["bench", "learn", "--samples", "0", "--no-lava"]) == 2
+    assert "--samples: must be >= 1" in capsys.readouterr().err

@@ -25,8 +25,9 @@ from typing import Any
 from toolkit.rules import Rule, RuleOptions
 from toolkit.schema import bounded, build, load_yaml_mapping
 
-__all__ = ["DataConfig", "ExperimentConfig", "MetricsConfig", "ModelConfig", "ModelKind", "NoiseConfig",
-           "NoiseDistribution", "OptimizerKind", "TrainConfig", "load_experiment"]
+__all__ = ["DataConfig", "ExperimentConfig", "LearnBackend", "LearnConfig", "MetricsConfig", "ModelConfig", "ModelKind",
+           "NoiseConfig", "NoiseDistribution", "OnChipNetworkConfig", "OnChipNoiseConfig", "OptimizerKind",
+           "TrainConfig", "load_experiment", "load_learn_config"]
 
 
 class OptimizerKind(enum.Enum):
@@ -143,3 +144,81 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 
 def experiment_from_dict(d: dict[str, Any], *, source: str = "<checkpoint>") -> ExperimentConfig:
     return build(ExperimentConfig, d, source=source)
+
+
+# ---------------------------------------------------------------- nfa learn: on-chip learning
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnChipNetworkConfig:
+    """The on-chip FA network (``compilers.onchip.OnChipFA``, whose docstring explains each part); input size and
+    classes come from the data. Weights, thresholds and gains are 8-bit registers and LIF thresholds; learning
+    rates are m·2^e scales of the learning engine."""
+
+    hidden: int = bounded(100, lo=1, hi=8192)
+    timesteps: int = bounded(16, lo=2, hi=1024)
+    input_bits: int = bounded(4, lo=1, hi=8)
+    lr_hidden: float = bounded(2.0 ** -7, lo=2.0 ** -7, hi=7 * 2.0 ** 8)
+    lr_output: float = bounded(2.0 ** -7, lo=2.0 ** -7, hi=7 * 2.0 ** 8)
+    trace_impulse: float = bounded(16.0, lo=0.0, hi=127.0)
+    trace_tau: float = bounded(8.0, lo=1.0, hi=4096.0)
+    w1_init: int = bounded(60, lo=0, hi=254)
+    w2_init: int = bounded(0, lo=0, hi=254)
+    vth_hidden: int = bounded(150, lo=0, hi=(1 << 17) - 1)
+    vth_output: int = bounded(400, lo=0, hi=(1 << 17) - 1)
+    label_rate: float = bounded(0.75, lo=0.01, hi=1.0)
+    error_gain: int = bounded(2, lo=1, hi=254)
+    error_vth: int = bounded(1, lo=1, hi=(1 << 17) - 1)
+    third_output: int = bounded(4, lo=0, hi=254)
+    third_hidden: int = bounded(2, lo=0, hi=254)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnChipNoiseConfig:
+    """On-chip noise pretraining: ``samples`` random inputs with random labels before the data (0: none), drawn
+    from a pool of ``pool`` fixed noise samples (0: fresh noise every sample). ``compare: true`` also runs every
+    seed without the noise phase, for the comparison."""
+
+    samples: int = bounded(0, lo=0, hi=10_000_000)
+    pool: int = bounded(50, lo=0, hi=10_000_000)
+    compare: bool = False
+
+
+class LearnBackend(enum.Enum):
+    REFERENCE = "reference"
+    LAVA_SIM = "lava-sim"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnConfig:
+    """``nfa learn CONFIG.yaml``: on-chip learning from random weights, optionally after on-chip noise
+    pretraining. Example::
+
+        data: {dataset: digits}
+        seeds: [0, 1, 2]
+        passes: 3
+        noise: {samples: 2000, pool: 50, compare: true}
+        eval_every: 250          # training samples between test evaluations (the curve); 0: once per pass
+    """
+
+    data: DataConfig
+    seeds: tuple[int, ...] = (0,)
+    network: OnChipNetworkConfig = field(default_factory=OnChipNetworkConfig)
+    noise: OnChipNoiseConfig = field(default_factory=OnChipNoiseConfig)
+    passes: int = bounded(1, lo=1, hi=1000)
+    eval_every: int = bounded(0, lo=0, hi=10_000_000)
+    test_limit: int | None = bounded(None, lo=1)
+    backend: LearnBackend = LearnBackend.REFERENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+def load_learn_config(path: str | Path) -> LearnConfig:
+    """Read and validate an ``nfa learn`` config (errors name the file and key path)."""
+    cfg = build(LearnConfig, load_yaml_mapping(path), source=str(path))
+    if not cfg.seeds or any(not 0 <= s < 2**31 for s in cfg.seeds):
+        from toolkit.errors import ConfigError
+
+        raise ConfigError(f"{path}: seeds: give a list of seeds in 0..2^31-1 (got {list(cfg.seeds)})")
+    return cfg

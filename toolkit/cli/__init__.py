@@ -23,6 +23,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "demo": "toolkit.cli.demo",
     "train": "toolkit.cli.train",
+    "learn": "toolkit.cli.learn",
     "bench": "toolkit.cli.bench",
     "compile": "toolkit.cli.compile",
     "run": "toolkit.cli.run",

@@ -7,13 +7,14 @@ import importlib
 from types import ModuleType
 
 HELP = ("benchmarks: cheon (BP vs FA vs FA + noise pretraining), speed (step time of every rule vs BP), "
-        "sim (reference simulator vs Lava)")
+        "sim (reference simulator vs Lava), learn (on-chip learning: reference vs Lava)")
 
 #: benchmark name -> module exposing add_arguments(parser), run(args) -> int and a docstring.
 BENCHMARKS: dict[str, str] = {
     "cheon": "toolkit.bench.cheon",
     "speed": "toolkit.bench.speed",
     "sim": "toolkit.bench.sim",
+    "learn": "toolkit.bench.learn",
 }
 
 
