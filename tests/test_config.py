@@ -60,6 +60,12 @@ def test_every_example_config_is_valid():
     assert len(paths) >= 3
     for p in paths:
         load_experiment(p)
+    from toolkit.config import load_learn_config
+
+    onchip = sorted((EXAMPLES / "onchip").glob("*.yaml"))   # nfa learn configs
+    assert len(onchip) >= 2
+    for p in onchip:
+        load_learn_config(p)
 
 
 def test_layer_sizes_are_checked_before_building(tmp_path):

@@ -11,7 +11,8 @@ HELP = "learn on chip: the on-chip FA network learns a dataset in the reference 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="on-chip learning config (YAML; see examples/onchip-digits.yaml)")
+    p.add_argument("config", type=Path,
+                   help="on-chip learning config (YAML; see examples/onchip/onchip-digits.yaml)")
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="output folder (default runs/<config file name without .yaml>)")
     p.add_argument("--backend", choices=["reference", "lava-sim"], default=None,
