@@ -47,11 +47,11 @@ from toolkit.backends.base import RunResult, input_batches
 from toolkit.backends.reference.core import MODELS, NodeModel
 from toolkit.backends.reference.encode import encode_batch
 from toolkit.backends.reference.fixed import shift
+from toolkit.backends.reference.stream_plan import StreamPlan, compiled_applies, plan_stream, snapshot
 from toolkit.errors import LoweringError
-from toolkit.ir.timing import LavaTiming, check_plastic, lava_timing
 from toolkit.learning.fixed import FixedLearner, FixedSynapse, synapse_seed
 
-__all__ = ["StreamPlan", "compiled_applies", "plan_stream", "run_stream"]
+__all__ = ["StreamPlan", "compiled_applies", "plan_stream", "run_stream", "snapshot"]
 
 _TRACE_MAX = 127
 _CHUNK = 256   # samples encoded at a time
@@ -68,52 +68,6 @@ class _Synapse:
     dst_offset: int
     queue: list[np.ndarray | None] = field(default_factory=list)
     learner: FixedLearner | None = None
-
-
-@dataclass
-class StreamPlan:
-    """A graph checked for the stream engine, with its schedule."""
-
-    graph: ir.Graph
-    timing: LavaTiming
-    order: tuple[ir.Node, ...]          # Inputs, groups and reshapes, each after its same-step sources
-    output: ir.Output
-    out_source: str                     # the group (or Input) the Output counts
-
-
-def plan_stream(graph: ir.Graph) -> StreamPlan:
-    """Check that ``graph`` can stream (``LoweringError`` names what cannot) and return its plan."""
-    ir.check_graph(graph)
-    outputs = graph.of_type(ir.Output)
-    if len(outputs) != 1:
-        raise LoweringError(f"the stream engine reads one Output; the graph has {len(outputs)}")
-    for inp in graph.of_type(ir.Input):
-        if inp.encoding is ir.Encoding.ANALOG:
-            raise LoweringError(f"Input {inp.name!r} is not encoded as spikes: compile the graph first (nfa compile)")
-    for n in graph.nodes:
-        if not isinstance(n, (ir.Input, ir.Output)) and MODELS.of(n) is None:
-            raise LoweringError(f"the reference simulator cannot run {type(n).__name__} {n.name!r} "
-                                f"(supported: {MODELS.supported()})")
-        if isinstance(n, ir.Synapse) and not n.quantized:
-            raise LoweringError(f"{type(n).__name__} {n.name!r} has float weights: quantise the graph first")
-    extra = sorted({e.port for e in graph.edges} - {"in", "third"})
-    if extra:
-        raise LoweringError(f"the stream engine has no model for ports {extra}")
-    timing = lava_timing(graph)
-    check_plastic(graph, timing)
-    for n in graph.of_type(ir.Synapse):
-        if n.plastic is not None and _sends_graded(graph.signal_source(n.name)):
-            raise LoweringError(f"plastic synapse {n.name!r} reads graded messages; the learning engine reads spikes")
-    order = tuple(n for n in graph.topological() if not isinstance(n, (ir.Synapse, ir.Output)))
-    out = outputs[0]
-    return StreamPlan(graph=graph, timing=timing, order=order, output=out,
-                      out_source=graph.signal_source(out.name).name)
-
-
-def _sends_graded(n: ir.Node) -> bool:
-    if isinstance(n, ir.Input):
-        return bool(n.encoding.graded)
-    return not isinstance(n, ir.LoihiLIF)
 
 
 class _Stream:
@@ -264,24 +218,3 @@ def run_stream(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, tim
                 snaps.append(snapshot(t, t_len, run.learned()))
     return RunResult(backend="reference", engine="stream", scores=run.counts, timesteps=t_len,
                      wall_s=time.perf_counter() - start, total_steps=total, learned=run.learned(), snapshots=snaps)
-
-
-def snapshot(step: int, timesteps: int, learned: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
-    """A ``RunResult.snapshots`` entry: the plastic weights after global step ``step``."""
-    return {"step": step, "samples": step // timesteps,
-            "weights": {name: np.array(v["weight"], np.int32) for name, v in learned.items()}}
-
-
-def compiled_applies(p: StreamPlan) -> bool:
-    """Whether the compiled stream engine runs ``p`` (see the module doc)."""
-    from toolkit.backends.reference.events import available
-
-    if not available():
-        return False
-    for n in p.graph.nodes:
-        if isinstance(n, ir.Input):
-            if n.encoding.graded:
-                return False
-        elif not isinstance(n, (ir.Dense, ir.LoihiLIF, ir.Output)):
-            return False
-    return isinstance(p.graph.node(p.out_source), ir.LoihiLIF)

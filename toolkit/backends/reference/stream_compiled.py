@@ -13,7 +13,7 @@ from toolkit import ir
 from toolkit.backends.reference.encode import encode_batch
 from toolkit.backends.reference.events import _cache_dir
 from toolkit.backends.reference.fixed import bias_of
-from toolkit.backends.reference.stream import StreamPlan
+from toolkit.backends.reference.stream_plan import StreamPlan, snapshot
 from toolkit.learning.fixed import _RANGES, _WIDTH, FixedSynapse, _Randoms, _split_impulse, engine_scale, synapse_seed
 from toolkit.learning.rule import Plasticity
 
@@ -190,8 +190,6 @@ class CompiledStream:
 
     def run(self, progress: bool, snapshot_steps: list[int] | None = None) -> list[dict[str, Any]]:
         """Step the whole stream; returns the weight snapshots after each of ``snapshot_steps``."""
-        from toolkit.backends.reference.stream import snapshot
-
         kernel = _kernel()
         chunk = _CHUNK_SAMPLES * self.t_len
         stops = sorted({s for s in snapshot_steps or () if 0 < s < self.total})
