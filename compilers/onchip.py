@@ -41,6 +41,7 @@ import numpy as np
 from toolkit import ir
 from toolkit.errors import ConfigError
 from toolkit.learning.builtin import delta, fa
+from toolkit.learning.expr import nearest_scale, scale_parts
 
 __all__ = ["OnChipFA", "build_onchip_fa", "feedback_matrix", "forward_graph", "noise_inputs", "train_inputs",
            "w_b_angle", "with_weights"]
@@ -75,6 +76,11 @@ class OnChipFA:
         for name in ("n_in", "n_hidden", "n_classes", "timesteps", "error_vth"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"on-chip FA: {name} must be at least 1 (got {getattr(self, name)})")
+        for name in ("lr_hidden", "lr_output"):
+            lr = float(getattr(self, name))
+            if lr <= 0 or scale_parts(lr) is None:
+                raise ConfigError(f"on-chip FA: {name} {lr:g} is not a learning-engine scale m * 2^e (m in 1..7, "
+                                  f"e in -7..8); nearest: {nearest_scale(abs(lr)):g}")
         if not 0 < self.label_rate <= 1:
             raise ConfigError(f"on-chip FA: label_rate must be in (0, 1] (got {self.label_rate})")
         for name in ("w1_init", "w2_init", "third_output", "third_hidden", "error_gain"):

@@ -139,3 +139,17 @@ def test_nfa_learn_bad_config_is_one_line(tmp_path, capsys):
     assert "passes" in err and err.count("\n") == 1
     assert main(["learn", str(_config(tmp_path, network={"third_hidden": 300})), "-o", str(tmp_path / "o")]) == 2
     assert "network.third_hidden" in capsys.readouterr().err
+
+
+def test_a_learning_rate_or_rule_the_chip_cannot_hold_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"lr_hidden 0.01 is not a learning-engine scale .*nearest: 0.0078125"):
+        build_onchip_fa(OnChipFA(**_SMALL, lr_hidden=0.01))
+    from toolkit.learning import Plasticity, Trace, x0, y1
+
+    g = build_onchip_fa(OnChipFA(**_SMALL))
+    fine = Plasticity(name="too-fine", dw=2 ** -9 * x0 * y1, traces={"y1": Trace(16, 4)})
+    bad = g.replace_nodes({"W2": g.node("W2").replace(plastic=fine)})
+    x, y = _digits(2)
+    with pytest.raises(LoweringError, match=r"^synapse 'W2' \(too-fine\): dw term .*scale .* is not m") as exc:
+        simulate(bad, train_inputs(OnChipFA(**_SMALL), x, y))   # the reference refuses what the chip cannot run
+    assert "\n" not in str(exc.value)

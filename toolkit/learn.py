@@ -115,15 +115,16 @@ def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise:
     def at(w: dict[str, np.ndarray]) -> ir.Graph:
         return with_weights(graph, {k: {"weight": v} for k, v in w.items()})
 
-    def evaluate(g: ir.Graph) -> float:
-        return simulate(forward_graph(g), x_test).accuracy(y_test)
+    def evaluate(g: ir.Graph) -> Any:
+        return simulate(forward_graph(g), x_test)
 
     run.angles["start"] = w_b_angle(graph, spec)
-    run.curve.append({"samples": -noise_n, "phase": "start", "accuracy": evaluate(graph),
+    run.curve.append({"samples": -noise_n, "phase": "start", "accuracy": evaluate(graph).accuracy(y_test),
                       "angle": run.angles["start"]})
     for (mark, phase), w in zip(marks, weights, strict=True):
         g = at(w)
-        acc = evaluate(g)
+        last = evaluate(g)
+        acc = last.accuracy(y_test)
         run.curve.append({"samples": mark - noise_n, "phase": "noise" if phase == "noise" else "data",
                           "accuracy": acc, "angle": w_b_angle(g, spec)})
         if (mark, phase) in ends:
@@ -132,7 +133,7 @@ def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise:
             if phase != "noise":
                 run.pass_accuracy.append(acc)
     graph = at(weights[-1])
-    run.final = _final(cfg, forward_graph(graph), x_test, y_test, progress)
+    run.final = _final(cfg, forward_graph(graph), last, x_test, y_test, progress)
     run.wall_s = time.perf_counter() - start
     run.graph = graph
     return run
@@ -144,11 +145,9 @@ def _spec_kwargs(cfg: LearnConfig) -> dict[str, Any]:
     return kw
 
 
-def _final(cfg: LearnConfig, fwd: ir.Graph, x: np.ndarray, y: np.ndarray, progress: bool) -> dict[str, Any]:
-    """Test accuracy of the learned classifier in the reference and, if it learned there, in Lava."""
-    from toolkit.backends.reference import simulate
-
-    ref = simulate(fwd, x)
+def _final(cfg: LearnConfig, fwd: ir.Graph, ref: Any, x: np.ndarray, y: np.ndarray, progress: bool) -> dict[str, Any]:
+    """Test accuracy of the learned classifier ``fwd`` in the reference (its result ``ref``, from the curve's last
+    point) and, if it learned in Lava, in Lava."""
     out: dict[str, Any] = {"reference_accuracy": ref.accuracy(y), "test_samples": len(y)}
     if cfg.backend is LearnBackend.LAVA_SIM:
         from toolkit.backends.lava_sim import run_lava

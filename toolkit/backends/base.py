@@ -12,7 +12,7 @@ from toolkit import ir
 from toolkit.encoding import input_levels
 from toolkit.errors import DataError
 
-__all__ = ["RunResult", "input_batches"]
+__all__ = ["RunResult", "input_batches", "learned_variables", "weight_snapshot"]
 
 
 def input_batches(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -61,3 +61,15 @@ class RunResult:
 
     def accuracy(self, labels: np.ndarray) -> float:
         return float(np.mean(self.predictions == labels)) if len(labels) else float("nan")
+
+
+def learned_variables(weight: Any, tag: Any, delay_var: Any) -> dict[str, np.ndarray]:
+    """One plastic synapse's entry of ``RunResult.learned``: its weight, tag and delay variable as int32 copies."""
+    return {"weight": np.array(weight, np.int32), "tag": np.array(tag, np.int32),
+            "delay_var": np.array(delay_var, np.int32)}
+
+
+def weight_snapshot(step: int, timesteps: int, weights: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``RunResult.snapshots`` entry: the plastic synapses' weights (by name) read after global step ``step``."""
+    return {"step": step, "samples": step // timesteps,
+            "weights": {k: np.array(w, np.int32) for k, w in weights.items()}}

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from toolkit import ir
-from toolkit.backends.base import RunResult, input_batches
+from toolkit.backends.base import RunResult, input_batches, learned_variables, weight_snapshot
 from toolkit.lavacompat import require_lava
 
 __all__ = ["run_lava"]
@@ -58,9 +58,7 @@ def run_lava(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, times
         snapshots = _run_chunks(build, cfg, RunSteps, chunk_samples * t, progress, [n * t for n in snapshot_at])
         counts = np.asarray(build.counter.counts.get(), dtype=np.int64)
         traces = _read_traces(build, monitors)
-        learned = {name: {"weight": np.asarray(p.weights.get()).astype(np.int32),
-                          "tag": np.asarray(p.tag_1.get()).astype(np.int32),
-                          "delay_var": np.asarray(p.tag_2.get()).astype(np.int32)}
+        learned = {name: learned_variables(p.weights.get(), p.tag_1.get(), p.tag_2.get())
                    for name, p in build.plastic.items()}
     finally:
         build.runner.stop()
@@ -86,9 +84,8 @@ def _run_chunks(build: Any, cfg: Any, run_steps: Any, chunk: int, progress: bool
             done += k
             bar.update(min(build.n_samples, done // build.timesteps) - bar.n)
             if done in stops:
-                snaps.append({"step": done, "samples": done // build.timesteps,
-                              "weights": {name: np.asarray(p.weights.get()).astype(np.int32)
-                                          for name, p in build.plastic.items()}})
+                snaps.append(weight_snapshot(done, build.timesteps,
+                                             {name: p.weights.get() for name, p in build.plastic.items()}))
     return snaps
 
 

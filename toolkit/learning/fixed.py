@@ -34,7 +34,8 @@ from toolkit.learning.engine import TRACE_ROW, factor_value, spike_trains
 from toolkit.learning.expr import Product, Rule, scale_parts
 from toolkit.learning.rule import Plasticity
 
-__all__ = ["FixedLearner", "FixedSynapse", "engine_scale", "run_plastic_synapse_fixed", "synapse_seed"]
+__all__ = ["RANGES", "WIDTH", "FixedLearner", "FixedSynapse", "LavaRandoms", "engine_scale",
+           "run_plastic_synapse_fixed", "split_impulse", "synapse_seed"]
 
 
 def synapse_seed(seed: int, synapse: str) -> int:
@@ -46,9 +47,10 @@ _TRACE_MAX = 127          # W_TRACE = 7 bits, unsigned
 _FRAC_BITS = 8            # W_TRACE_FRACTIONAL_PART
 _ACC = 15                 # W_ACCUMULATOR_U
 _SYN_SHIFT = 7            # W_ACCUMULATOR_S - W_SYN_VAR_S (16 - 9) for w, t and d
-_WIDTH = {"x0": 1, "y0": 1, "x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "d": 9, "t": 9}
+#: factor widths (Lava's ``FACTOR_TO_WIDTH_DICT``) and synaptic-variable ranges of Lava's fixed-point model
+WIDTH = {"x0": 1, "y0": 1, "x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "d": 9, "t": 9}
 _THIRD_FACTOR_TAU = 65535.0
-_RANGES = {"w": (-256, 255), "t": (-257, 255), "d": (0, 255)}
+RANGES = {"w": (-256, 255), "t": (-257, 255), "d": (0, 255)}
 
 
 def engine_scale(scale: float) -> tuple[int, int]:
@@ -64,8 +66,10 @@ def engine_scale(scale: float) -> tuple[int, int]:
     return m, e
 
 
-class _Randoms:
-    """Lava's random streams of one learning connection (``TraceRandom`` x2, ``ConnVarRandom``)."""
+class LavaRandoms:
+    """Lava's random streams of one learning connection (``TraceRandom`` x2, ``ConnVarRandom``): one draw at a
+    time (``advance_*``), or a block of them for the compiled stream engine (``*_block``; a block of k draws
+    equals k single draws of NumPy's generators)."""
 
     def __init__(self, seed: int) -> None:
         self._gens = [np.random.default_rng(seed + k) for k in range(4)]     # x decay, x impulse, y decay, y impulse
@@ -87,8 +91,19 @@ class _Randoms:
     def advance_synaptic(self) -> None:
         self.syn = float(self._syn.random(1)[0])
 
+    def trace_block(self, advances: int) -> np.ndarray:
+        """(advances, 4) float64: the next ``advances`` trace draws (x decay, x impulse, y decay, y impulse)."""
+        xd, xi, yd, yi = self._gens
+        return np.stack([xd.random(advances), xi.integers(0, 1 << 7, size=advances, dtype=int),
+                         yd.random(advances), yi.integers(0, 1 << 7, size=advances, dtype=int)], axis=1)
 
-def _split_impulse(v: float) -> tuple[int, int]:
+    def synaptic_block(self, epochs: int) -> np.ndarray:
+        """The next ``epochs`` synaptic rounding draws."""
+        return self._syn.random(epochs) if epochs > 0 else np.zeros(0)
+
+
+def split_impulse(v: float) -> tuple[int, int]:
+    """A trace impulse as the engine holds it: (integer part, fraction in 1/256)."""
     whole = int(np.floor(v))
     return whole, int(np.round((v - whole) * (1 << _FRAC_BITS)))
 
@@ -125,12 +140,12 @@ class FixedSynapse:
 
 
 def _traces(rule: Plasticity) -> tuple[np.ndarray, ...]:
-    x_imp = [_split_impulse(rule.trace(n).impulse) for n in ("x1", "x2")]
+    x_imp = [split_impulse(rule.trace(n).impulse) for n in ("x1", "x2")]
     x_tau = np.array([rule.trace(n).tau for n in ("x1", "x2")], float)
     if rule.third_factor:
         y_imp, y_tau = [(0, 0)] * 3, np.full(3, _THIRD_FACTOR_TAU)
     else:
-        y_imp = [_split_impulse(rule.trace(n).impulse) for n in ("y1", "y2", "y3")]
+        y_imp = [split_impulse(rule.trace(n).impulse) for n in ("y1", "y2", "y3")]
         y_tau = np.array([rule.trace(n).tau for n in ("y1", "y2", "y3")], float)
     return (np.array([i for i, _ in x_imp]), np.array([f for _, f in x_imp]), x_tau,
             np.array([i for i, _ in y_imp]), np.array([f for _, f in y_imp]), y_tau)
@@ -157,7 +172,7 @@ def _product(p: Product, deps: dict[str, np.ndarray | int], xh: np.ndarray, yh: 
     width = 0
     spikes = {"x0": np.asarray(deps["x0"]).astype(np.int64), "y0": np.asarray(deps["y0"]).astype(np.int64)}
     for f in p.factors:
-        w = _WIDTH[f.var]
+        w = WIDTH[f.var]
         width += w
         val = np.clip(factor_value(f, p.dependency, xh, yh, tx, ty, syn, spikes), -(1 << w), (1 << w) - 1)
         cur = cur * val.astype(np.int32)
@@ -194,10 +209,10 @@ def _support(products: tuple[Product, ...], u: int, xh: np.ndarray, yh: np.ndarr
 
 
 def _update(var: str, r: Rule, syn: dict[str, np.ndarray], deps: dict[str, np.ndarray | int], xh: np.ndarray,
-            yh: np.ndarray, tx: np.ndarray, ty: np.ndarray, rnd: _Randoms) -> np.ndarray:
+            yh: np.ndarray, tx: np.ndarray, ty: np.ndarray, rnd: LavaRandoms) -> np.ndarray:
     """One synaptic variable after the epoch's rule ``r`` (computed inside ``_support``'s rectangle)."""
     rows, cols = _support(r.products, int(deps["u"]), xh, yh, tx, ty)
-    lo, hi = _RANGES[var]
+    lo, hi = RANGES[var]
     if var == "t":   # a tag at −257 is moved by the accumulator's saturation even without an update
         rows, cols = rows | (syn["t"] == lo).any(axis=1), cols | (syn["t"] == lo).any(axis=0)
     out = syn[var].copy()
@@ -219,7 +234,7 @@ def _update(var: str, r: Rule, syn: dict[str, np.ndarray], deps: dict[str, np.nd
     return out
 
 
-def _epoch(rule: Plasticity, st: FixedSynapse, tx: np.ndarray, ty: np.ndarray, step: int, rnd: _Randoms,
+def _epoch(rule: Plasticity, st: FixedSynapse, tx: np.ndarray, ty: np.ndarray, step: int, rnd: LavaRandoms,
            traces: tuple[np.ndarray, ...]) -> None:
     rnd.advance_synaptic()
     xw, xf, xt, yw, yf, yt = traces
@@ -248,7 +263,7 @@ class FixedLearner:
     def __init__(self, rule: Plasticity, state: FixedSynapse, *, rng_seed: int) -> None:
         self.rule, self.state = rule, state
         self._traces = _traces(rule)
-        self._rnd = _Randoms(rng_seed)
+        self._rnd = LavaRandoms(rng_seed)
         self.tx = np.zeros(state.x.shape[1], np.int64)
         self.ty = np.zeros(state.y.shape[1], np.int64)
         self.steps = 0

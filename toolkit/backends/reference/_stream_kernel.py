@@ -8,11 +8,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from toolkit.backends.reference.fixed import lif_update
+from toolkit.backends.reference.fixed import TRACE_MAX, learning_trace, lif_update, third_part
 
 __all__ = ["stream_kernel"]
 
-_TRACE_MAX = 127
 _ACC_HI = (1 << 15) - 1
 _ACC_LO = -(1 << 15) - 1
 # factor codes (stream.py: _VARS)
@@ -28,7 +27,7 @@ def _i32(x: int) -> int:  # pragma: no cover (compiled)
 @numba.njit
 def _impulse(z: int, r: int, whole: int, frac: int) -> int:  # pragma: no cover (compiled)
     out = z + whole + (1 if r < frac else 0)
-    return min(max(out, 0), _TRACE_MAX)
+    return min(max(out, 0), TRACE_MAX)
 
 
 @numba.njit
@@ -259,7 +258,7 @@ def _groups(t: int, period: int, sig_start: np.ndarray, spk: np.ndarray, g_sig: 
             v[base + i] = vv
             spk[a + i] = 1 if s else 0
             if g_par[g, 6]:
-                y1[base + i] = min(_TRACE_MAX, ((y1[base + i] * g_par[g, 5]) >> 12) + (g_par[g, 4] if s else 0))
+                y1[base + i] = learning_trace(y1[base + i], 1 if s else 0, g_par[g, 5], g_par[g, 4])
 
 
 @numba.njit
@@ -346,8 +345,8 @@ def _learn_step(t: int, k: int, s: int, spk: np.ndarray, sig_start: np.ndarray, 
         base = b - sig_start[g_sig[0]]
         for i in range(y.shape[1]):
             y[0, i] = y1[base + i]
-            y[1, i] = min(max(third[base + i], 0), _TRACE_MAX)
-            y[2, i] = min(max(-third[base + i], 0), _TRACE_MAX)
+            y[1, i] = third_part(third[base + i])
+            y[2, i] = third_part(-third[base + i])
     if t % t_epoch == 0:
         r = rand[2 * k + 1]
         r_syn = syn[par[3]]

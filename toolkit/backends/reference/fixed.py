@@ -19,8 +19,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["IF_INT32_BOUND", "MAX_UV", "bias_of", "decay", "if_update_int32", "lif_update", "select", "shift",
-           "wrap_current"]
+__all__ = ["IF_INT32_BOUND", "MAX_UV", "TRACE_MAX", "bias_of", "decay", "if_update_int32", "learning_trace",
+           "lif_update", "select", "shift", "third_part", "wrap_current"]
+
+#: the learning engine's 7-bit unsigned traces
+TRACE_MAX = 127
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,3 +140,16 @@ def shift(a: np.ndarray, exp: int) -> np.ndarray:
     if exp == 0:
         return a
     return np.left_shift(a, exp) if exp > 0 else np.right_shift(a, -exp)
+
+
+@_jitable
+def learning_trace(y1: Any, spiked: Any, keep: int, impulse: int) -> Any:
+    """A learning neuron's spike trace after a step (``ir.LoihiLearningLIF``, our Lava ``LearningLIFReset``):
+    min(127, ⌊y1 · keep / 4096⌋ + impulse · spike), ``keep`` = 4096 − y1_decay; y1 ≥ 0, so the shift floors."""
+    return np.minimum(TRACE_MAX, ((y1 * keep) >> 12) + impulse * spiked)
+
+
+@_jitable
+def third_part(a: Any) -> Any:
+    """The non-negative part of a third factor a, clipped to a trace: y2 = third_part(a), y3 = third_part(−a)."""
+    return np.minimum(np.maximum(a, 0), TRACE_MAX)

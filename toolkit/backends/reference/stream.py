@@ -43,17 +43,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from toolkit import ir
-from toolkit.backends.base import RunResult, input_batches
+from toolkit.backends.base import RunResult, input_batches, learned_variables, weight_snapshot
 from toolkit.backends.reference.core import MODELS, NodeModel
 from toolkit.backends.reference.encode import encode_batch
-from toolkit.backends.reference.fixed import shift
-from toolkit.backends.reference.stream_plan import StreamPlan, compiled_applies, plan_stream, snapshot
+from toolkit.backends.reference.fixed import learning_trace, shift, third_part
+from toolkit.backends.reference.stream_plan import StreamPlan, compiled_applies, plan_stream
 from toolkit.errors import LoweringError
 from toolkit.learning.fixed import FixedLearner, FixedSynapse, synapse_seed
 
-__all__ = ["StreamPlan", "compiled_applies", "plan_stream", "run_stream", "snapshot"]
+__all__ = ["StreamPlan", "compiled_applies", "plan_stream", "run_stream"]
 
-_TRACE_MAX = 127
 _CHUNK = 256   # samples encoded at a time
 
 
@@ -151,8 +150,7 @@ class _Stream:
         s = self.models[n.name].step(n, self.state[n.name], a)
         if isinstance(n, ir.LoihiLearningLIF):
             y1 = self.learning[n.name]
-            keep = 4096 - int(n.y1_decay)
-            y1[...] = np.minimum(_TRACE_MAX, ((y1 * keep) >> 12) + int(n.y1_impulse) * s.reshape(n.shape))
+            y1[...] = learning_trace(y1, s.reshape(n.shape).astype(np.int64), 4096 - int(n.y1_decay), int(n.y1_impulse))
             self.third[n.name] = self.delivered(n.name, "third", t, n.shape).reshape(-1)
         return s
 
@@ -167,14 +165,12 @@ class _Stream:
         y = None
         if s.learner.rule.third_factor:
             third = self.third[s.dst]
-            y = np.stack([self.learning[s.dst].reshape(-1), np.clip(third, 0, _TRACE_MAX),
-                          np.clip(-third, 0, _TRACE_MAX)])
+            y = np.stack([self.learning[s.dst].reshape(-1), third_part(third), third_part(-third)])
         s.learner.step(pre, post, y)
         return a
 
     def learned(self) -> dict[str, dict[str, np.ndarray]]:
-        return {s.node.name: {"weight": s.learner.state.w.astype(np.int32), "tag": s.learner.state.t.astype(np.int32),
-                              "delay_var": s.learner.state.d.astype(np.int32)}
+        return {s.node.name: learned_variables(s.learner.state.w, s.learner.state.t, s.learner.state.d)
                 for s in self.synapses if s.learner is not None}
 
 
@@ -191,11 +187,11 @@ def run_stream(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, tim
     p = plan_stream(graph)
     t_len = int(timesteps or graph.timesteps or 32)
     levels = input_batches(graph, x)
-    use = compiled_applies(p) if compiled is None else compiled
-    if use:
-        if not compiled_applies(p):
-            raise LoweringError("the compiled stream engine runs graphs of Inputs with binary spikes (rate, Poisson), "
-                                "Dense synapses and LoihiLIF groups, with numba installed; use compiled=False")
+    applies = compiled_applies(p)
+    if compiled and not applies:
+        raise LoweringError("the compiled stream engine runs graphs of Inputs with binary spikes (rate, Poisson), "
+                            "Dense synapses and LoihiLIF groups, with numba installed; use compiled=False")
+    if applies if compiled is None else compiled:
         from toolkit.backends.reference.stream_compiled import CompiledStream
 
         fast = CompiledStream(p, levels, t_len, seed)
@@ -215,6 +211,6 @@ def run_stream(graph: ir.Graph, x: np.ndarray | Mapping[str, np.ndarray], *, tim
             if t % t_len == 0:
                 bar.update(min(run.n_samples, t // t_len) - bar.n)
             if t in stops and t < total:
-                snaps.append(snapshot(t, t_len, run.learned()))
+                snaps.append(weight_snapshot(t, t_len, {k: v["weight"] for k, v in run.learned().items()}))
     return RunResult(backend="reference", engine="stream", scores=run.counts, timesteps=t_len,
                      wall_s=time.perf_counter() - start, total_steps=total, learned=run.learned(), snapshots=snaps)

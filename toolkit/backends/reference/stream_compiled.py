@@ -10,11 +10,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from toolkit import ir
+from toolkit.backends.base import learned_variables, weight_snapshot
 from toolkit.backends.reference.encode import encode_batch
 from toolkit.backends.reference.events import _cache_dir
 from toolkit.backends.reference.fixed import bias_of
-from toolkit.backends.reference.stream_plan import StreamPlan, snapshot
-from toolkit.learning.fixed import _RANGES, _WIDTH, FixedSynapse, _Randoms, _split_impulse, engine_scale, synapse_seed
+from toolkit.backends.reference.stream_plan import StreamPlan
+from toolkit.learning.fixed import RANGES, WIDTH, FixedSynapse, LavaRandoms, engine_scale, split_impulse, synapse_seed
 from toolkit.learning.rule import Plasticity
 
 __all__ = ["CompiledStream"]
@@ -63,7 +64,7 @@ def _program(rule: Plasticity) -> tuple[np.ndarray, np.ndarray]:
         for p in (r.products if r else ()):
             m, e = engine_scale(p.scale)
             rows.append((k, _DEPS[p.dependency], m, e, len(p.factors)))
-            facs.append([(_VARS[f.var], f.const, int(f.sgn), _WIDTH[f.var]) for f in p.factors])
+            facs.append([(_VARS[f.var], f.const, int(f.sgn), WIDTH[f.var]) for f in p.factors])
     width = max([len(f) for f in facs] + [1])
     fac = np.zeros((max(len(rows), 1), width, 4), np.int64)
     for i, f in enumerate(facs):
@@ -78,7 +79,7 @@ def _trace_table(rule: Plasticity) -> np.ndarray:
     for base, names in ((0, ("x1", "x2")), (4, ("y1", "y2", "y3"))):
         third_y = base == 4 and rule.third_factor
         taus = np.array([_THIRD_FACTOR_TAU if third_y else rule.trace(n).tau for n in names], float)
-        imp = [(0, 0) if third_y else _split_impulse(rule.trace(n).impulse) for n in names]
+        imp = [(0, 0) if third_y else split_impulse(rule.trace(n).impulse) for n in names]
         live = taus != 0
         factor = np.zeros_like(taus)
         factor[live] = np.exp(-1.0 / taus[live])
@@ -150,12 +151,12 @@ class CompiledStream:
         self.l_par = _typed([np.array([r.t_epoch, int(r.third_factor), -1 if r.decimate is None else r.decimate, 0])
                              for r in rules if r is not None], 1)
         self.l_trace = _typed([_trace_table(r) for r in rules if r is not None], 2, np.float64)
-        self.randoms = [_Randoms(synapse_seed(seed, s.name)) for _, s in self.plastic]
+        self.randoms = [LavaRandoms(synapse_seed(seed, s.name)) for _, s in self.plastic]
         self.xh = _typed([np.zeros((r.t_epoch + 1, 2, x.x.shape[1])) for r, x in zip(rules, st, strict=True)
                           if r is not None], 3)
         self.yh = _typed([np.zeros((r.t_epoch + 1, 3, x.y.shape[1])) for r, x in zip(rules, st, strict=True)
                           if r is not None], 3)
-        self.ranges = np.array([_RANGES["w"], _RANGES["d"], _RANGES["t"]], np.int64)
+        self.ranges = np.array([RANGES["w"], RANGES["d"], RANGES["t"]], np.int64)
 
     def _inputs(self, t0: int, steps: int) -> np.ndarray:
         """(steps, all input features) the Inputs send at global steps t0 + 1 .. t0 + steps."""
@@ -174,16 +175,14 @@ class CompiledStream:
         return np.ascontiguousarray(np.concatenate(cols, axis=1))
 
     def _randoms(self, t0: int, steps: int) -> tuple[Any, Any]:
+        """Each plastic synapse's random draws for steps t0 + 1 .. t0 + steps (two trace advances per step, one
+        synaptic draw per learning epoch), and its epoch counters reset for the chunk."""
         rand, syn = [], []
         for (_, s), rnd in zip(self.plastic, self.randoms, strict=True):
             assert s.plastic is not None
-            gens = rnd._gens
-            rand.append(np.stack([gens[0].random(2 * steps), gens[1].integers(0, 1 << 7, size=2 * steps, dtype=int),
-                                  gens[2].random(2 * steps), gens[3].integers(0, 1 << 7, size=2 * steps, dtype=int)],
-                                 axis=1))
             te = s.plastic.t_epoch
-            epochs = (t0 + steps) // te - t0 // te
-            syn.append(rnd._syn.random(max(epochs, 0)) if epochs else np.zeros(0))
+            rand.append(rnd.trace_block(2 * steps))
+            syn.append(rnd.synaptic_block((t0 + steps) // te - t0 // te))
         for par in self.l_par:
             par[3] = 0
         return _typed(rand, 2, np.float64), _typed(syn, 1, np.float64)
@@ -212,13 +211,9 @@ class CompiledStream:
                 bar.update(min(self.n_samples, (t0 + steps) // self.t_len) - bar.n)
                 t0 += steps
                 if t0 in stops:
-                    snaps.append(snapshot(t0, self.t_len, self.learned()))
+                    snaps.append(weight_snapshot(t0, self.t_len, {s.name: self.weights[i] for i, s in self.plastic}))
         return snaps
 
     def learned(self) -> dict[str, dict[str, np.ndarray]]:
-        out = {}
-        for k, (i, s) in enumerate(self.plastic):
-            out[s.name] = {"weight": np.asarray(self.weights[i]).astype(np.int32),
-                           "tag": np.asarray(self.l_t[k]).astype(np.int32),
-                           "delay_var": np.asarray(self.l_d[k]).astype(np.int32)}
-        return out
+        return {s.name: learned_variables(self.weights[i], self.l_t[k], self.l_d[k])
+                for k, (i, s) in enumerate(self.plastic)}

@@ -1,20 +1,17 @@
 """The stream engine's plan: which graphs stream (``plan_stream``), which the compiled path runs
-(``compiled_applies``), and the weight snapshots both paths record (``stream.py`` documents the engine)."""
+(``compiled_applies``) (``stream.py`` documents the engine)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from toolkit import ir
 from toolkit.backends.reference.core import MODELS
 from toolkit.errors import LoweringError
 from toolkit.ir.timing import LavaTiming, check_plastic, lava_timing
+from toolkit.learning.limits import check_plasticity
 
-__all__ = ["StreamPlan", "compiled_applies", "plan_stream", "snapshot"]
+__all__ = ["StreamPlan", "compiled_applies", "plan_stream"]
 
 
 @dataclass
@@ -48,25 +45,28 @@ def plan_stream(graph: ir.Graph) -> StreamPlan:
         raise LoweringError(f"the stream engine has no model for ports {extra}")
     timing = lava_timing(graph)
     check_plastic(graph, timing)
-    for n in graph.of_type(ir.Synapse):
-        if n.plastic is not None and _sends_graded(graph.signal_source(n.name)):
-            raise LoweringError(f"plastic synapse {n.name!r} reads graded messages; the learning engine reads spikes")
+    _check_rules(graph)
     order = tuple(n for n in graph.topological() if not isinstance(n, (ir.Synapse, ir.Output)))
     out = outputs[0]
     return StreamPlan(graph=graph, timing=timing, order=order, output=out,
                       out_source=graph.signal_source(out.name).name)
 
 
+def _check_rules(graph: ir.Graph) -> None:
+    """Each plastic synapse's rule fits the chip's learning engine (as the Lava lowering checks it) and reads
+    binary spikes."""
+    for n in graph.of_type(ir.Synapse):
+        if n.plastic is None:
+            continue
+        check_plasticity(n.plastic, where=f"synapse {n.name!r} ({n.plastic.name})")
+        if _sends_graded(graph.signal_source(n.name)):
+            raise LoweringError(f"plastic synapse {n.name!r} reads graded messages; the learning engine reads spikes")
+
+
 def _sends_graded(n: ir.Node) -> bool:
     if isinstance(n, ir.Input):
         return bool(n.encoding.graded)
     return not isinstance(n, ir.LoihiLIF)
-
-
-def snapshot(step: int, timesteps: int, learned: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
-    """A ``RunResult.snapshots`` entry: the plastic weights after global step ``step``."""
-    return {"step": step, "samples": step // timesteps,
-            "weights": {name: np.array(v["weight"], np.int32) for name, v in learned.items()}}
 
 
 def compiled_applies(p: StreamPlan) -> bool:
