@@ -27,6 +27,11 @@ delays must add up to its number of synapses, ``toolkit.ir.timing``): o → e± 
 ``noise`` pretraining (Cheon et al., NeurIPS 2024) runs the same graph on random input spikes and
 random labels before any data: ``noise_inputs`` draws them from a seeded generator.
 
+A network trained offline with feedback alignment (``nfa train``, then the front end ``from_torch``, which keeps
+each layer's B) continues learning on chip with the same B: ``from_offline`` turns its float weights, biases and
+B into the spec's registers and thresholds (data-based rate normalisation, as the rate compiler's threshold
+balancing), so the chip starts from the trained classifier and keeps learning with the feedback it trained with.
+
 Units: weights are 8-bit registers (even, as Lava's mixed-sign synapses keep them) times 2^weight_exp;
 thresholds in the LIF's units (v > vth · 2^6).
 """
@@ -34,7 +39,7 @@ thresholds in the LIF's units (v > vth · 2^6).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,8 +48,8 @@ from toolkit.errors import ConfigError
 from toolkit.learning.builtin import delta, fa
 from toolkit.learning.expr import nearest_scale, scale_parts
 
-__all__ = ["OnChipFA", "build_onchip_fa", "feedback_matrix", "forward_graph", "noise_inputs", "train_inputs",
-           "w_b_angle", "with_weights"]
+__all__ = ["OnChipFA", "build_onchip_fa", "feedback_angle", "feedback_matrix", "forward_graph", "from_offline",
+           "noise_inputs", "train_inputs", "w_b_angle", "with_weights"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ class OnChipFA:
     third_output: int = 4               # g: e± into o's third factor
     third_hidden: int = 2               # |B| entries: e± into h's third factor
     seed: int = 0                       # B and the initial weights
-    weights: Mapping[str, np.ndarray] = field(default_factory=dict)   # start weights (W1, W2) instead of random
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)   # start registers (W1, W2, B) instead of random
+    bias: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # h, o: (bias_mant, bias_exp)
 
     def check(self) -> None:
         for name in ("n_in", "n_hidden", "n_classes", "timesteps", "error_vth"):
@@ -83,6 +89,12 @@ class OnChipFA:
                                   f"e in -7..8); nearest: {nearest_scale(abs(lr)):g}")
         if not 0 < self.label_rate <= 1:
             raise ConfigError(f"on-chip FA: label_rate must be in (0, 1] (got {self.label_rate})")
+        shapes = {"W1": (self.n_hidden, self.n_in), "W2": (self.n_classes, self.n_hidden),
+                  "B": (self.n_hidden, self.n_classes)}
+        for name, w in self.weights.items():
+            if name not in shapes or np.shape(w) != shapes[name]:
+                raise ConfigError(f"on-chip FA: start weights {name!r} of shape {np.shape(w)} do not fit the network "
+                                  f"(expected one of {shapes})")
         for name in ("w1_init", "w2_init", "third_output", "third_hidden", "error_gain"):
             if not 0 <= int(getattr(self, name)) <= 254:
                 raise ConfigError(f"on-chip FA: {name} must be in 0..254, an 8-bit weight register "
@@ -93,15 +105,20 @@ def _even(a: np.ndarray) -> np.ndarray:
     return (np.round(np.asarray(a) / 2) * 2).clip(-256, 254).astype(np.int32)
 
 
-def _group(name: str, n: int, vth: int, learning: bool = False) -> ir.LoihiLIF:
+def _group(name: str, n: int, vth: int, learning: bool = False,
+           bias: tuple[np.ndarray, np.ndarray] | None = None) -> ir.LoihiLIF:
     zeros = np.zeros(n, np.int32)
+    mant, exp = bias if bias is not None else (zeros, zeros)
     cls = ir.LoihiLearningLIF if learning else ir.LoihiLIF
-    return cls(name=name, shape=(n,), vth=int(vth), bias_mant=zeros, bias_exp=zeros, du=4095, dv=0,
-               reset=ir.ResetMode.ZERO)
+    return cls(name=name, shape=(n,), vth=int(vth), bias_mant=np.asarray(mant, np.int32),
+               bias_exp=np.asarray(exp, np.int32), du=4095, dv=0, reset=ir.ResetMode.ZERO)
 
 
 def feedback_matrix(spec: OnChipFA) -> np.ndarray:
-    """B (n_hidden, n_classes): fixed random ±|B| registers, from the spec's seed."""
+    """B (n_hidden, n_classes): the spec's ``weights['B']`` (an offline network's B, ``from_offline``), else fixed
+    random ±|B| registers from the spec's seed."""
+    if "B" in spec.weights:
+        return np.asarray(spec.weights["B"], np.int32)
     rng = np.random.default_rng([spec.seed, 1])
     return (rng.choice([-1, 1], (spec.n_hidden, spec.n_classes)) * spec.third_hidden).astype(np.int32)
 
@@ -124,10 +141,10 @@ def build_onchip_fa(spec: OnChipFA) -> ir.Graph:
         ir.Input(name="label", shape=(spec.n_classes,), encoding=ir.Encoding.RATE, bits=8),
         ir.Dense(name="W1", weight=np.asarray(w1, np.int32), plastic=fa(spec.lr_hidden, x_impulse=spec.trace_impulse,
                                                                           x_tau=spec.trace_tau)),
-        _group("h", spec.n_hidden, spec.vth_hidden, learning=True),
+        _group("h", spec.n_hidden, spec.vth_hidden, learning=True, bias=spec.bias.get("h")),
         ir.Dense(name="W2", weight=np.asarray(w2, np.int32), plastic=delta(spec.lr_output, x_impulse=spec.trace_impulse,
                                                                                 x_tau=spec.trace_tau)),
-        _group("o", spec.n_classes, spec.vth_output, learning=True),
+        _group("o", spec.n_classes, spec.vth_output, learning=True, bias=spec.bias.get("o")),
         ir.Output(name="out", shape=(spec.n_classes,), readout=ir.ReadoutMode.SPIKE_COUNT),
         ir.Dense(name="label_pos", weight=a * eye), ir.Dense(name="label_neg", weight=-a * eye),
         ir.Dense(name="out_pos", weight=-a * eye), ir.Dense(name="out_neg", weight=a * eye),
@@ -153,6 +170,88 @@ def with_weights(graph: ir.Graph, learned: Mapping[str, Mapping[str, np.ndarray]
         assert isinstance(node, ir.Synapse)
         out[name] = node.replace(weight=np.asarray(v["weight"], np.int32))
     return graph.replace_nodes(out)
+
+
+#: the largest bias mantissa and exponent of a Loihi 2 neuron (hw_configs/loihi2.yaml: 13-bit signed, 3-bit exp)
+_BIAS_MANT_MAX, _BIAS_EXP_MAX = 4095, 7
+
+
+def _bias_registers(bias_v: np.ndarray, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """bias_mant · 2^bias_exp ≈ ``bias_v`` (units of v: a weight register w adds w << 6)."""
+    mag = np.abs(bias_v)
+    exp = np.where(mag > _BIAS_MANT_MAX, np.ceil(np.log2(np.maximum(mag, 1.0) / _BIAS_MANT_MAX)), 0).astype(np.int32)
+    if exp.size and exp.max() > _BIAS_EXP_MAX:
+        raise ConfigError(f"on-chip FA start: layer {layer!r} has a bias of {float(mag.max()):.0f} in v units, above "
+                          f"the neuron's {_BIAS_MANT_MAX} * 2^{_BIAS_EXP_MAX}; retrain with weight decay")
+    mant = np.clip(np.rint(bias_v / 2.0 ** exp), -_BIAS_MANT_MAX, _BIAS_MANT_MAX).astype(np.int32)
+    return mant, exp
+
+
+def _offline_layers(graph: ir.Graph) -> tuple[ir.Dense, ir.Dense]:
+    """The two Dense layers of an input → Dense → ReLU → Dense → logits float graph, or a one-line reason."""
+    syn = [n for n in graph.nodes if isinstance(n, ir.Synapse)]
+    groups = [n for n in graph.nodes if isinstance(n, ir.NeuronGroup)]
+    if (len(syn) != 2 or not all(isinstance(n, ir.Dense) for n in syn) or len(groups) != 2
+            or not isinstance(groups[0], ir.ReLU)):
+        raise ConfigError("on-chip FA start: the checkpoint must be an MLP with exactly one hidden ReLU layer "
+                          f"(input → Linear → ReLU → Linear), got {[type(n).__name__ for n in graph.nodes]}; train "
+                          "one with model: {kind: mlp, hidden: [100]}")
+    w1, w2 = syn
+    assert isinstance(w1, ir.Dense) and isinstance(w2, ir.Dense)
+    if w2.feedback is None:
+        raise ConfigError(f"on-chip FA start: the output layer carries no feedback matrix B (trained with rule "
+                          f"{w2.rule.value if w2.rule else 'unknown'}); continuing on chip with the same B needs a "
+                          "network trained with rule fa, dfa, kp or wm")
+    return w1, w2
+
+
+def from_offline(graph: ir.Graph, spec: OnChipFA, x: np.ndarray, *, percentile: float = 99.9) -> OnChipFA:
+    """``spec`` starting from a float network trained offline (``from_torch`` of an input → Linear → ReLU → Linear
+    model trained with fa, dfa, kp or wm): its weights, biases and the output layer's B as registers.
+
+    Rate normalisation on the calibration inputs ``x`` (pixels in [0, 1]): λ₁, λ₂ are the ``percentile`` of the
+    hidden ReLU's and the logits' activations; a hidden neuron then fires at rate ≈ a₁/λ₁ and an output at a₂/λ₂,
+    which keeps the classifier's argmax. Each weight matrix uses the whole 8-bit register (scale s = 254 / max|W|)
+    and the thresholds follow: vth_h = s₁·λ₁, vth_o = s₂·λ₂/λ₁; biases b₁·s₁ and b₂·s₂/λ₁ per step. B becomes
+    even registers of root-mean-square ``spec.third_hidden`` (its direction kept up to rounding: the angle is
+    reported by ``feedback_angle``). The spec's w1_init, w2_init and thresholds are replaced."""
+    w1, w2 = _offline_layers(graph)
+    w1f, w2f = np.asarray(w1.weight, float), np.asarray(w2.weight, float)
+    b1 = np.zeros(w1f.shape[0]) if w1.bias is None else np.asarray(w1.bias, float)
+    b2 = np.zeros(w2f.shape[0]) if w2.bias is None else np.asarray(w2.bias, float)
+    bf = np.asarray(w2.feedback, float)
+    x = np.asarray(x, float).reshape(len(x), -1)
+    if x.shape[1] != w1f.shape[1] or w2f.shape[0] != spec.n_classes:
+        raise ConfigError(f"on-chip FA start: the checkpoint maps {w1f.shape[1]} inputs to {w2f.shape[0]} classes, "
+                          f"the data has {x.shape[1]} inputs and {spec.n_classes} classes")
+    a1 = np.maximum(x @ w1f.T + b1, 0)
+    a2 = a1 @ w2f.T + b2
+    lam1 = float(np.percentile(a1, percentile))
+    lam2 = float(np.percentile(np.maximum(a2, 0), percentile))
+    if lam1 <= 0 or lam2 <= 0 or not np.abs(w1f).max() > 0 or not np.abs(w2f).max() > 0:
+        raise ConfigError("on-chip FA start: the checkpoint's hidden layer or logits are silent on the data "
+                          "(nothing to normalise); is it trained?")
+    s1, s2 = 254.0 / float(np.abs(w1f).max()), 254.0 / float(np.abs(w2f).max())
+    rms = float(np.sqrt(np.mean(bf ** 2))) or 1.0
+    weights = {"W1": _even(w1f * s1), "W2": _even(w2f * s2),
+               "B": _even(bf * spec.third_hidden / rms) if spec.third_hidden else np.zeros(bf.shape, np.int32)}
+    vth_h, vth_o = max(1, round(s1 * lam1)), max(1, round(s2 * lam2 / lam1))
+    bias = {"h": _bias_registers(b1 * s1 * 64, "hidden"), "o": _bias_registers(b2 * s2 / lam1 * 64, "output")}
+    return replace(spec, n_in=w1f.shape[1], n_hidden=w1f.shape[0], weights=weights, bias=bias,
+                   vth_hidden=vth_h, vth_output=vth_o)
+
+
+def feedback_angle(graph: ir.Graph, spec: OnChipFA) -> float:
+    """The angle in degrees between an offline network's float B (the output layer's ``feedback`` in ``graph``)
+    and the on-chip B registers of ``spec``: how much of B's direction the registers keep."""
+    _, w2 = _offline_layers(graph)
+    return _angle(np.asarray(w2.feedback, float), feedback_matrix(spec).astype(float))
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel(), b.ravel()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.degrees(np.arccos(np.clip(a @ b / norm, -1, 1)))) if norm else float("nan")
 
 
 def forward_graph(graph: ir.Graph) -> ir.Graph:
@@ -199,7 +298,4 @@ def w_b_angle(graph: ir.Graph, spec: OnChipFA) -> float:
     noise pretraining). NaN while W2 is zero."""
     node = graph.node("W2")
     assert isinstance(node, ir.Dense)
-    w2 = node.weight.T.astype(float).ravel()
-    b = feedback_matrix(spec).astype(float).ravel()
-    norm = float(np.linalg.norm(w2) * np.linalg.norm(b))
-    return float(np.degrees(np.arccos(np.clip(w2 @ b / norm, -1, 1)))) if norm else float("nan")
+    return _angle(node.weight.T.astype(float), feedback_matrix(spec).astype(float))

@@ -11,8 +11,10 @@ import pytest
 from compilers.onchip import (
     OnChipFA,
     build_onchip_fa,
+    feedback_angle,
     feedback_matrix,
     forward_graph,
+    from_offline,
     noise_inputs,
     train_inputs,
     w_b_angle,
@@ -153,3 +155,87 @@ def test_a_learning_rate_or_rule_the_chip_cannot_hold_is_refused_in_one_line():
     with pytest.raises(LoweringError, match=r"^synapse 'W2' \(too-fine\): dw term .*scale .* is not m") as exc:
         simulate(bad, train_inputs(OnChipFA(**_SMALL), x, y))   # the reference refuses what the chip cannot run
     assert "\n" not in str(exc.value)
+
+
+def _offline_start(trained_fa_noise, digits):
+    from compilers.frontend import from_torch
+
+    model, _, history = trained_fa_noise
+    train, _ = digits
+    float_graph = from_torch(model, (64,))
+    spec = from_offline(float_graph, OnChipFA(timesteps=16), train.x.reshape(len(train), -1))
+    return float_graph, spec, history
+
+
+def test_an_offline_fa_network_continues_on_chip_with_its_b(trained_fa_noise, digits):
+    """Issue: a network trained offline with FA (whose B the front end keeps) continues learning on chip with the
+    same B: its weights, biases and B become registers, the chip classifies about as well as the float network
+    before learning, and learning moves both layers."""
+    float_graph, spec, history = _offline_start(trained_fa_noise, digits)
+    w2f, bf = float_graph.node("dense2").weight, float_graph.node("dense2").feedback
+    g = build_onchip_fa(spec)
+    np.testing.assert_array_equal(g.node("B_pos").weight, spec.weights["B"])
+    assert feedback_angle(float_graph, spec) < 25          # B kept up to the registers' rounding
+    float_angle = np.degrees(np.arccos(w2f.T.ravel() @ bf.ravel() / np.linalg.norm(w2f) / np.linalg.norm(bf)))
+    assert abs(w_b_angle(g, spec) - float_angle) < 3        # the alignment noise pretraining gave W2 is kept
+    assert g.node("h").bias_mant.any() and g.node("o").bias_mant.any()
+    train, test = digits
+    xt = test.x.reshape(len(test), -1)
+    acc = simulate(forward_graph(g), xt).accuracy(test.y)
+    assert acc >= history[-1]["test_acc"] - 0.08, (acc, history[-1]["test_acc"])
+    x, y = train.x[:40].reshape(40, -1), train.y[:40]
+    res = simulate(g, train_inputs(spec, x, y))
+    for name in ("W1", "W2"):
+        assert (res.learned[name]["weight"] != g.node(name).weight).sum() > 10, f"{name} did not learn"
+
+
+def test_an_offline_start_needs_one_hidden_layer_and_a_b(digits):
+    from compilers.frontend import from_torch
+    from toolkit.training import Arch, Rule, build_model
+
+    train, _ = digits
+    x = train.x.reshape(len(train), -1)[:50]
+    bp = from_torch(build_model(Arch(in_shape=(64,), hidden=(20,), n_classes=10, rule=Rule.BP), seed=0), (64,))
+    with pytest.raises(ConfigError, match=r"no feedback matrix B \(trained with rule bp\)"):
+        from_offline(bp, OnChipFA(), x)
+    deep = from_torch(build_model(Arch(in_shape=(64,), hidden=(20, 20), n_classes=10, rule=Rule.FA), seed=0), (64,))
+    with pytest.raises(ConfigError, match="exactly one hidden ReLU layer"):
+        from_offline(deep, OnChipFA(), x)
+    with pytest.raises(ConfigError, match="start weights 'W1' of shape"):
+        build_onchip_fa(OnChipFA(**_SMALL, weights={"W1": np.zeros((3, 3), np.int32)}))
+
+
+def test_nfa_learn_continues_a_checkpoint(trained_fa_noise, tmp_path, capsys):
+    from toolkit.cli import main
+    from toolkit.training.checkpoint import save_checkpoint
+
+    model, arch, _ = trained_fa_noise
+    ckpt = save_checkpoint(tmp_path / "fa.pt", model, arch)
+    cfg = _config(tmp_path, start={"checkpoint": str(ckpt)}, noise={"samples": 0}, test_limit=100)
+    out = tmp_path / "out"
+    assert main(["learn", str(cfg), "-o", str(out), "--no-progress"]) == 0
+    run = json.loads((out / "report.json").read_text())["runs"][0]
+    assert run["start"]["checkpoint"] == str(ckpt) and run["start"]["hidden"] == 100
+    assert run["curve"][0]["accuracy"] > 0.7              # the trained classifier, before any on-chip learning
+    assert f"continued from {ckpt} with its B" in capsys.readouterr().out
+    missing = _config(tmp_path, start={"checkpoint": str(tmp_path / "none.pt")})
+    assert main(["learn", str(missing), "-o", str(out), "--no-progress"]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.lava
+def test_lava_continues_an_offline_network_with_the_same_integers(trained_fa_noise, digits):
+    """The offline start (biases, a B from the checkpoint, thresholds from normalisation) learns the same integers
+    in Lava fixed_pt as in the reference."""
+    from toolkit.backends.lava_sim import run_lava
+
+    _, spec, _ = _offline_start(trained_fa_noise, digits)
+    g = build_onchip_fa(spec)
+    x, y = _digits(3)
+    inputs = train_inputs(spec, x, y)
+    ref = simulate(g, inputs, seed=3)
+    lava = run_lava(g, inputs, seed=3, progress=False)
+    np.testing.assert_array_equal(lava.scores, ref.scores)
+    for name in ("W1", "W2"):
+        np.testing.assert_array_equal(lava.learned[name]["weight"], ref.learned[name]["weight"])
+    assert (ref.learned["W1"]["weight"] != g.node("W1").weight).any()

@@ -26,8 +26,8 @@ from toolkit.rules import Rule, RuleOptions
 from toolkit.schema import bounded, build, load_yaml_mapping
 
 __all__ = ["DataConfig", "ExperimentConfig", "LearnBackend", "LearnConfig", "MetricsConfig", "ModelConfig", "ModelKind",
-           "NoiseConfig", "NoiseDistribution", "OnChipNetworkConfig", "OnChipNoiseConfig", "OptimizerKind",
-           "TrainConfig", "load_experiment", "load_learn_config"]
+           "NoiseConfig", "NoiseDistribution", "OnChipNetworkConfig", "OnChipNoiseConfig", "OnChipStartConfig",
+           "OptimizerKind", "TrainConfig", "load_experiment", "load_learn_config"]
 
 
 class OptimizerKind(enum.Enum):
@@ -184,6 +184,17 @@ class OnChipNoiseConfig:
     compare: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnChipStartConfig:
+    """Where on-chip learning starts: random weights (``checkpoint`` unset), or an ``nfa train`` checkpoint of an
+    MLP with one hidden layer trained with fa, dfa, kp or wm, whose weights, biases and B the chip continues from
+    (``compilers.onchip.from_offline``: rates normalised at the ``percentile`` of the activations on the training
+    set; the network's hidden size, thresholds and w1_init/w2_init then come from the checkpoint)."""
+
+    checkpoint: str | None = None
+    percentile: float = bounded(99.9, lo=50.0, hi=100.0)
+
+
 class LearnBackend(enum.Enum):
     REFERENCE = "reference"
     LAVA_SIM = "lava-sim"
@@ -199,12 +210,14 @@ class LearnConfig:
         passes: 3
         noise: {samples: 2000, pool: 50, compare: true}
         eval_every: 250          # training samples between test evaluations (the curve); 0: once per pass
+        start: {checkpoint: runs/fa-digits/model.pt}   # optional: continue an offline FA network on chip
     """
 
     data: DataConfig
     seeds: tuple[int, ...] = (0,)
     network: OnChipNetworkConfig = field(default_factory=OnChipNetworkConfig)
     noise: OnChipNoiseConfig = field(default_factory=OnChipNoiseConfig)
+    start: OnChipStartConfig = field(default_factory=OnChipStartConfig)
     passes: int = bounded(1, lo=1, hi=1000)
     eval_every: int = bounded(0, lo=0, hi=10_000_000)
     test_limit: int | None = bounded(None, lo=1)

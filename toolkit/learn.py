@@ -2,6 +2,9 @@
 (``compilers.onchip``) learns a dataset by itself, in the reference simulator's stream engine or in Lava's
 fixed-point simulator, optionally after on-chip noise pretraining, and is evaluated as it goes.
 
+A run starts from random weights or, with ``start: {checkpoint: ...}``, from a network trained offline with
+feedback alignment, continuing with the B it trained with (``compilers.onchip.from_offline``).
+
 A run is *one continuous run of the chip*: the noise samples (if any), then every pass over the training
 set, streamed through the learning network without a restart, as the chip would run them. The learned
 weights are read back at chosen sample counts (every ``eval_every`` samples and at the end of each phase;
@@ -33,7 +36,7 @@ from toolkit.config import LearnBackend, LearnConfig
 from toolkit.data import Dataset, load_dataset
 from toolkit.errors import DataError
 
-__all__ = ["LearnRun", "learn", "learn_run", "write_learn_outputs"]
+__all__ = ["LearnRun", "learn", "learn_run", "start_graph", "write_learn_outputs"]
 
 
 @dataclass
@@ -46,6 +49,7 @@ class LearnRun:
     angles: dict[str, float] = field(default_factory=dict)        # W2ᵀ–B angle at start / after noise / each pass
     pass_accuracy: list[float] = field(default_factory=list)      # test accuracy after each pass (reference)
     final: dict[str, Any] = field(default_factory=dict)
+    start: dict[str, Any] = field(default_factory=dict)           # the offline checkpoint it continued, if any
     wall_s: float = 0.0
     graph: ir.Graph | None = None
 
@@ -56,7 +60,8 @@ class LearnRun:
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "noise": self.noise, "curve": [_finite(c) for c in self.curve],
                 "angles": _finite(self.angles),
-                "pass_accuracy": self.pass_accuracy, "final": self.final, "wall_s": round(self.wall_s, 2)}
+                "pass_accuracy": self.pass_accuracy, "final": self.final,
+                **({"start": _finite(self.start)} if self.start else {}), "wall_s": round(self.wall_s, 2)}
 
 
 def _flat(ds: Dataset) -> np.ndarray:
@@ -75,12 +80,15 @@ def _learner(backend: LearnBackend, progress: bool) -> Callable[..., Any]:
 
 
 def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise: bool, *,
-              progress: bool = False) -> LearnRun:
-    """One on-chip learning run (see the module doc)."""
+              offline: ir.Graph | None = None, progress: bool = False) -> LearnRun:
+    """One on-chip learning run (see the module doc), from random weights or from ``offline``, the float graph of
+    the checkpoint in ``cfg.start`` (``start_graph``)."""
     from compilers.onchip import (
         OnChipFA,
         build_onchip_fa,
+        feedback_angle,
         forward_graph,
+        from_offline,
         noise_inputs,
         train_inputs,
         w_b_angle,
@@ -90,8 +98,12 @@ def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise:
 
     start = time.perf_counter()
     spec = OnChipFA(n_in=int(np.prod(train.shape)), n_classes=train.n_classes, seed=seed, **_spec_kwargs(cfg))
-    graph = build_onchip_fa(spec)
     run = LearnRun(seed=seed, noise=noise)
+    if offline is not None:
+        spec = from_offline(offline, spec, _flat(train), percentile=cfg.start.percentile)
+        run.start = {"checkpoint": cfg.start.checkpoint, "hidden": spec.n_hidden, "vth_hidden": spec.vth_hidden,
+                     "vth_output": spec.vth_output, "feedback_register_angle": feedback_angle(offline, spec)}
+    graph = build_onchip_fa(spec)
     x_test, y_test = _flat(test), test.y
     phases: list[tuple[str, dict[str, np.ndarray]]] = []
     if noise:
@@ -169,7 +181,21 @@ def learn(cfg: LearnConfig, *, progress: bool = True) -> list[LearnRun]:
         raise DataError(f"{cfg.data.dataset}: on-chip learning needs training and test samples "
                         f"(got {len(train)} and {len(test)})")
     variants = [cfg.noise.samples > 0] + ([False] if cfg.noise.samples > 0 and cfg.noise.compare else [])
-    return [learn_run(cfg, train, test, seed, noise, progress=progress) for seed in cfg.seeds for noise in variants]
+    offline = start_graph(cfg, train)
+    return [learn_run(cfg, train, test, seed, noise, offline=offline, progress=progress)
+            for seed in cfg.seeds for noise in variants]
+
+
+def start_graph(cfg: LearnConfig, train: Dataset) -> ir.Graph | None:
+    """The float graph (front end ``from_torch``: weights, biases, each layer's rule and B) of ``cfg.start``'s
+    checkpoint, or None to start from random weights."""
+    if cfg.start.checkpoint is None:
+        return None
+    from compilers.frontend import from_torch
+    from toolkit.training.checkpoint import load_checkpoint
+
+    model, _, _ = load_checkpoint(cfg.start.checkpoint)
+    return from_torch(model, (int(np.prod(train.shape)),))
 
 
 def _curve_points(run: LearnRun) -> tuple[list[float], list[float]]:

@@ -30,6 +30,10 @@ def _summary(runs: list[Any]) -> list[str]:
         lava = (f" | Lava {f['lava_accuracy']:.4f} (same predictions: {f['same_predictions']})"
                 if "lava_accuracy" in f else "")
         angles = ", ".join(f"{k} {v:.1f}°" for k, v in r.angles.items() if v == v)
+        if r.start:
+            lines.append(f"{r.label}: continued from {r.start['checkpoint']} with its B (registers at "
+                         f"{r.start['feedback_register_angle']:.1f}° from the float B), test accuracy on chip before "
+                         f"learning {r.curve[0]['accuracy']:.4f}")
         lines.append(f"{r.label}: test accuracy after each pass {[round(a, 4) for a in r.pass_accuracy]}, "
                      f"final reference {f['reference_accuracy']:.4f}{lava}; W2ᵀ–B angle {angles}; {r.wall_s:.0f} s")
     return lines
