@@ -4,7 +4,8 @@
 
     {"format": "nfa-ir", "format_version": 2,
      "nodes": [{"type": "Dense", "name": "fc1",
-                "fields": {"weight": {"$array": "arrays/fc1/weight.npy"}, "weight_exp": 0, "delay": 0}}, ...],
+                "fields": {"weight": {"$array": "arrays/fc1/weight.npy", "sha256": "9f2c..."}, "weight_exp": 0,
+                           "delay": 0}}, ...],
      "edges": [{"src": "input", "dst": "fc1", "port": "in"}, ...],
      "records": [{"type": "Timesteps", "fields": {"steps": 32}}, ...]}
 
@@ -16,17 +17,23 @@ Version 1 (every network compiled before graphs could branch) is still read: its
 ``[src, dst]`` pairs into the ``in`` port, and its untyped ``meta`` dictionary becomes the
 records it stands for (``_V1_META``). Arrays are read with ``allow_pickle=False``. Files are
 written atomically.
+
+Each array reference carries the SHA-256 of its ``.npy`` bytes (``{"$array": ..., "sha256": ...}``), checked on
+load, so a damaged file is refused in one line instead of running with wrong weights (the zip's own CRC-32 is
+checked too; files written before digests load without the check).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import io
 import json
 import types
 import typing
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,7 +68,7 @@ READABLE_VERSIONS = (1, 2)
 
 def save_graph(graph: Graph, path: str | Path) -> Path:
     """Write ``graph`` to ``path`` (conventionally ``*.nfa``) atomically; return the path."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, bytes] = {}
     nodes = [_encode_node(n, arrays) for n in graph.nodes]
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "nodes": nodes,
               "edges": [{"src": e.src, "dst": e.dst, "port": e.port} for e in graph.edges],
@@ -69,11 +76,15 @@ def save_graph(graph: Graph, path: str | Path) -> Path:
     target = Path(path)
     with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("graph.json", json.dumps(header, indent=1))
-        for key, arr in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            zf.writestr(key, buf.getvalue())
+        for key, data in arrays.items():
+            zf.writestr(key, data)
     return target
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
 
 
 def load_graph(path: str | Path) -> Graph:
@@ -82,17 +93,26 @@ def load_graph(path: str | Path) -> Graph:
     if not p.is_file():
         raise IRFormatError(f"{p}: no such IR file (write one with `nfa compile` or toolkit.ir.save_graph)")
     try:
-        with zipfile.ZipFile(p) as zf:
+        zf = zipfile.ZipFile(p)
+    except _DAMAGED:
+        raise IRFormatError(f"{p}: not an nfa IR file (not a zip archive)") from None
+    try:
+        with zf:
             header = _read_header(zf, p)
             nodes = tuple(_decode_node(d, zf, p) for d in _list(header, "nodes", p))
-    except zipfile.BadZipFile:
-        raise IRFormatError(f"{p}: not an nfa IR file (not a zip archive)") from None
+    except _DAMAGED as exc:
+        raise IRFormatError(f"{p}: the file is damaged ({type(exc).__name__}: {exc}); recompile the network or "
+                            "restore it from a copy") from None
     if header["format_version"] == 1:
         edges, records = _v1_edges(header, p), _v1_records(header.get("meta", {}), p)
     else:
         edges = tuple(_decode_edge(e, p) for e in _list(header, "edges", p))
         records = tuple(_decode_record(r, p) for r in _list(header, "records", p))
     return Graph(nodes=nodes, edges=edges, records=records)
+
+
+#: what reading a damaged zip member raises (a failed CRC-32, a broken deflate stream, a garbled header or flag)
+_DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError)
 
 
 def _list(header: dict[str, Any], key: str, p: Path) -> list[Any]:
@@ -123,7 +143,7 @@ def _read_header(zf: zipfile.ZipFile, p: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- nodes
 
 
-def _encode_node(node: Node, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+def _encode_node(node: Node, arrays: dict[str, bytes]) -> dict[str, Any]:
     fields = {}
     for f in dataclasses.fields(node):
         if f.name == "name":
@@ -131,8 +151,8 @@ def _encode_node(node: Node, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         value = getattr(node, f.name)
         if isinstance(value, np.ndarray):
             key = f"arrays/{node.name}/{f.name}.npy"
-            arrays[key] = value
-            fields[f.name] = {"$array": key}
+            arrays[key] = _npy_bytes(value)
+            fields[f.name] = {"$array": key, "sha256": hashlib.sha256(arrays[key]).hexdigest()}
         else:
             fields[f.name] = _jsonable(value)
     return {"type": type(node).__name__, "name": node.name, "fields": fields}
@@ -195,14 +215,29 @@ def _decode_object(v: dict[str, Any], where: str) -> Any:
         raise IRFormatError(f"{where}: {exc}") from None
 
 
+def _read_array(v: dict[str, Any], zf: zipfile.ZipFile, where: str) -> np.ndarray:
+    """The array ``v["$array"]``, checked against its SHA-256 digest (files written since digests exist)."""
+    key = v["$array"]
+    damaged = f"{where}: array {key} is corrupted"
+    fix = "recompile the network or restore the file from a copy"
+    try:
+        data = zf.read(key)
+    except KeyError:
+        raise IRFormatError(f"{where}: array {key} is missing from the file") from None
+    except _DAMAGED as exc:
+        raise IRFormatError(f"{damaged} (the zip member fails its check: {exc}); {fix}") from None
+    digest = v.get("sha256")
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise IRFormatError(f"{damaged}: its bytes do not match the SHA-256 digest written with it; {fix}")
+    try:
+        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        raise IRFormatError(f"{where}: array {key} cannot be read ({exc})") from None
+
+
 def _decode_value(v: Any, hint: Any, zf: zipfile.ZipFile, where: str) -> Any:
     if isinstance(v, dict) and "$array" in v:
-        try:
-            return np.lib.format.read_array(io.BytesIO(zf.read(v["$array"])), allow_pickle=False)
-        except KeyError:
-            raise IRFormatError(f"{where}: array {v['$array']} is missing from the file") from None
-        except ValueError as exc:
-            raise IRFormatError(f"{where}: array {v['$array']} cannot be read ({exc})") from None
+        return _read_array(v, zf, where)
     if isinstance(v, dict) and "$enum" in v:
         cls = _enum_of(hint)
         if cls is None or cls.__name__ != v["$enum"]:

@@ -1,0 +1,105 @@
+"""Verified artefacts (issue 15): a network file or a checkpoint damaged by one flipped bit is refused with one
+line (its SHA-256 digests, and the zip's CRC-32), never loaded with wrong weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+
+import numpy as np
+import pytest
+
+from toolkit import ir
+from toolkit.errors import CheckpointError, IRFormatError
+
+
+def _rewrite(path, out, member_filter, change, compression=zipfile.ZIP_DEFLATED):
+    """Copy the zip ``path`` to ``out`` with ``change(bytes)`` applied to the members ``member_filter`` picks, the
+    zip's CRC-32 recomputed (a corruption the zip itself cannot see: only the digest can)."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", compression) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, change(data) if member_filter(info.filename) else data)
+    return out
+
+
+def _flip_last_bit(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+def _graph():
+    from compilers.onchip import OnChipFA, build_onchip_fa
+
+    return build_onchip_fa(OnChipFA(n_in=16, n_hidden=6, n_classes=3, timesteps=4))
+
+
+def _same(a: ir.Graph, b: ir.Graph) -> bool:
+    if a.edges != b.edges or a.records != b.records or [n.name for n in a.nodes] != [n.name for n in b.nodes]:
+        return False
+    for x, y in zip(a.nodes, b.nodes, strict=True):
+        for f in dataclasses.fields(x):
+            v, w = getattr(x, f.name), getattr(y, f.name)
+            if isinstance(v, np.ndarray) and not np.array_equal(v, w):
+                return False
+            if not isinstance(v, np.ndarray) and v != w and not (v != v and w != w):
+                return False
+    return True
+
+
+def test_a_network_whose_array_changed_under_a_valid_zip_checksum_is_refused(tmp_path):
+    path = ir.save_graph(_graph(), tmp_path / "net.nfa")
+    bad = _rewrite(path, tmp_path / "bad.nfa", lambda n: n == "arrays/W1/weight.npy", _flip_last_bit)
+    with pytest.raises(IRFormatError, match=r"node 'W1' \(Dense\): weight: array arrays/W1/weight.npy is corrupted: "
+                                            r"its bytes do not match the SHA-256 digest") as exc:
+        ir.load_graph(bad)
+    assert "\n" not in str(exc.value)
+
+
+def test_every_single_bit_flip_of_a_network_file_is_refused_in_one_line_or_changes_nothing(tmp_path):
+    g = _graph()
+    raw = bytearray(ir.save_graph(g, tmp_path / "net.nfa").read_bytes())
+    outcomes = {"refused": 0, "unchanged": 0}
+    for pos in range(0, len(raw), 3):
+        flipped = bytearray(raw)
+        flipped[pos] ^= 1 << (pos % 8)
+        (tmp_path / "b.nfa").write_bytes(flipped)
+        try:
+            loaded = ir.load_graph(tmp_path / "b.nfa")
+        except IRFormatError as exc:
+            assert "\n" not in str(exc)
+            outcomes["refused"] += 1
+            continue
+        assert _same(g, loaded), f"a flip at byte {pos} loaded a different network"
+        outcomes["unchanged"] += 1     # a flip in zip metadata nobody reads (time stamps, version fields)
+    assert outcomes["refused"] > outcomes["unchanged"] > 0
+
+
+def test_a_checkpoint_whose_weights_changed_is_refused(tmp_path):
+    from toolkit.training import Arch, Rule, build_model
+    from toolkit.training.checkpoint import load_checkpoint, save_checkpoint
+
+    arch = Arch(in_shape=(16,), hidden=(8,), n_classes=3, rule=Rule.FA)
+    path = save_checkpoint(tmp_path / "m.pt", build_model(arch, seed=0), arch)
+    load_checkpoint(path)
+    with zipfile.ZipFile(path) as zf:
+        tensors = [n for n in zf.namelist() if "/data/" in n and not n.endswith(".pkl")]
+    assert tensors
+    bad = _rewrite(path, tmp_path / "bad.pt", lambda n: n == tensors[0], _flip_last_bit, zipfile.ZIP_STORED)
+    with pytest.raises(CheckpointError, match=r"the checkpoint is corrupted \(its architecture and weights do not"):
+        load_checkpoint(bad)
+    raw = bytearray(path.read_bytes())
+    refused = 0
+    for pos in range(0, len(raw), 7):
+        flipped = bytearray(raw)
+        flipped[pos] ^= 1 << (pos % 8)
+        (tmp_path / "b.pt").write_bytes(flipped)
+        try:
+            model, _, _ = load_checkpoint(tmp_path / "b.pt")
+        except CheckpointError as exc:
+            assert "\n" not in str(exc)
+            refused += 1
+            continue
+        original, _, _ = load_checkpoint(path)
+        for (k, a), b in zip(original.state_dict().items(), model.state_dict().values(), strict=True):
+            assert a.equal(b), f"a flip at byte {pos} loaded different weights ({k})"
+    assert refused > 0
