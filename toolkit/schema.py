@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -51,8 +52,9 @@ def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        where = f" line {mark.line + 1}:" if mark is not None else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())   # PyYAML's messages span lines
+        raise ConfigError(f"{p}:{where} not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of keys, got {type(data).__name__}")
     return data
@@ -128,6 +130,8 @@ def _convert_scalar(tp: Any, value: Any, *, source: str, path: str) -> Any:
     if tp is Any:
         return value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {path}: must be a finite number (got {value!r})")
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value

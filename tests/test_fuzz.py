@@ -1,0 +1,172 @@
+"""Fuzzing the boundaries (issue 15): seeded generators of bad inputs for each file family a user hands the
+toolkit — experiment configs (``nfa train``), on-chip learning configs (``nfa learn``), hardware configs
+(``load_hw``), malformed YAML — each run through the CLI's entry function in-process (hardware configs through
+their loader). Every case must give exit code 2 with one line naming the file, no traceback, and never reach the
+work itself: a stand-in for training and learning fails the test if a bad value got that far (a silent accept).
+
+The bad values are derived from the schemas (``toolkit.schema``): for every field, values of the wrong type,
+non-finite numbers and values just outside its declared range, plus an unknown key in every section. Damaged
+network files and checkpoints are fuzzed in ``test_artefacts.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from toolkit.config import ExperimentConfig, LearnConfig
+from toolkit.hw import HardwareConfig, hw_config_dir, load_hw
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _ReachedWorkError(Exception):
+    """Raised by the stand-ins for training and learning: a config got past validation."""
+
+
+def _plain(tp: Any) -> Any:
+    """``X`` of ``X | None``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _bad_values(tp: Any, f: dataclasses.Field[Any]) -> list[Any]:
+    """Values ``f`` (of type ``tp``) must refuse."""
+    tp = _plain(tp)
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if dataclasses.is_dataclass(tp):
+        return ["a string", [1, 2], 3]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return ["no-such-choice", 7, [tp(next(iter(tp)).value).value]]
+    if typing.get_origin(tp) is tuple:
+        return ["not a list", {"a": 1}, [{"a": 1}]]
+    if tp is bool:
+        return ["maybe", 2, [True]]
+    if tp is str:
+        return [5, [1], {"a": 1}]
+    bad: list[Any] = ["twelve", [1], {"a": 1}, float("nan"), float("inf"), -float("inf")]
+    if tp is int:
+        bad += [1.5, True]
+    if lo is not None:
+        bad.append(lo - 1 if tp is int else lo - max(1.0, abs(lo)))
+    if hi is not None:
+        bad.append(hi + 1 if tp is int else hi + max(1.0, abs(hi)))
+    return bad
+
+
+def _mutations(cls: type, base: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """(description, config) pairs: ``base`` with one field of ``cls`` (at ``path``) made bad, or one unknown key."""
+    hints = typing.get_type_hints(cls)
+    out = []
+
+    def at(value: Any, key: str) -> dict[str, Any]:
+        doc = copy.deepcopy(base)
+        node = doc
+        for p in path:
+            node = node.setdefault(p, {})
+        node[key] = value
+        return doc
+
+    out.append((".".join((*path, "no_such_key")), at(1, "no_such_key")))
+    for f in dataclasses.fields(cls):
+        tp = _plain(hints[f.name])
+        for v in _bad_values(hints[f.name], f):
+            out.append((f"{'.'.join((*path, f.name))} = {v!r}", at(v, f.name)))
+        if dataclasses.is_dataclass(tp):
+            out += _mutations(tp, base, (*path, f.name))
+    return out
+
+
+def _structural() -> list[tuple[str, str]]:
+    """Texts that are not a config at all: broken YAML, wrong top level, an alias bomb."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)) + "data: {dataset: *i}\n"
+    return [("empty", ""), ("a list", "- 1\n- 2\n"), ("a scalar", "42\n"), ("unclosed", "data: {dataset: [\n"),
+            ("tab indent", "data:\n\tdataset: digits\n"), ("alias bomb", bomb), ("binary", "\x00\x01\x02"),
+            ("duplicate-ish", "data: 1\ndata: {dataset: digits}\nrule: [fa\n")]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from toolkit.cli import main
+
+    capsys.readouterr()
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def _assert_refused(what: str, code: int, err: str) -> None:
+    assert code == 2, f"{what}: exit code {code}, stderr {err!r}"
+    assert err.count("\n") == 1 and "Traceback" not in err, f"{what}: not one line: {err!r}"
+
+
+@pytest.fixture
+def stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.learn
+    import toolkit.training.experiment
+
+    def reached(*a: Any, **k: Any) -> Any:
+        raise _ReachedWorkError
+
+    monkeypatch.setattr(toolkit.training.experiment, "run_experiment", reached)
+    monkeypatch.setattr(toolkit.learn, "learn", reached)
+
+
+FAMILIES = {
+    "train": (ExperimentConfig, ROOT / "examples" / "fa-noise-digits.yaml"),
+    "learn": (LearnConfig, ROOT / "examples" / "onchip" / "onchip-digits-noise.yaml"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(FAMILIES))
+def test_every_bad_config_is_refused_in_one_line_before_any_work(command, tmp_path, capsys, stand_ins):
+    cls, example = FAMILIES[command]
+    base = yaml.safe_load(example.read_text())
+    cases = [(d, yaml.safe_dump(c)) for d, c in _mutations(cls, base)] + _structural()
+    path = tmp_path / "bad.yaml"
+    for what, text in cases:
+        path.write_text(text)
+        try:
+            code, err = _run([command, str(path), "-o", str(tmp_path / "out"), "--no-progress"], capsys)
+        except _ReachedWorkError:
+            pytest.fail(f"nfa {command}: the bad config {what} was accepted")
+        _assert_refused(f"nfa {command}: {what}", code, err)
+        assert str(path) in err, f"{what}: the error does not name the file: {err!r}"
+    assert len(cases) >= 200
+
+
+def test_every_bad_hardware_config_is_refused_in_one_line(tmp_path):
+    from toolkit.errors import ConfigError
+
+    base = yaml.safe_load((hw_config_dir() / "loihi2.yaml").read_text())
+    cases = [(d, yaml.safe_dump(c)) for d, c in _mutations(HardwareConfig, base)] + _structural()
+    path = tmp_path / "hw.yaml"
+    for what, text in cases:
+        path.write_text(text)
+        with pytest.raises(ConfigError) as exc:
+            load_hw(path)
+        assert "\n" not in str(exc.value) and str(path) in str(exc.value), f"{what}: {exc.value}"
+    assert len(cases) >= 100
+
+
+def test_the_fuzz_cases_are_many_and_the_base_configs_valid(tmp_path):
+    """The generator's own check: the unmutated configs load (so each refusal is the mutation's doing)."""
+    from toolkit.config import load_experiment, load_learn_config
+
+    load_experiment(FAMILIES["train"][1])
+    load_learn_config(FAMILIES["learn"][1])
+    load_hw(hw_config_dir() / "loihi2.yaml")
+    total = sum(len(_mutations(cls, yaml.safe_load(p.read_text()))) for cls, p in FAMILIES.values())
+    total += len(_mutations(HardwareConfig, yaml.safe_load((hw_config_dir() / "loihi2.yaml").read_text())))
+    total += 3 * len(_structural())
+    assert total >= 500, total
