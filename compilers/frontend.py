@@ -6,7 +6,7 @@ A classifier's final synapse gets an explicit ``Identity`` neuron group (its log
 that every synapse in the graph feeds a neuron group.
 
 What was trained travels with the weights: a ``RuleLinear``/``RuleConv2d`` synapse carries its
-learning rule and, for the rules that keep a feedback matrix B as state (fa, dfa, kp, wm), that
+learning rule and, for the rules that keep a feedback matrix B as state (fa, dfa, kp, wm, pc-fa), that
 B (``Synapse.rule``, ``Synapse.feedback``), so a later step can keep learning with the same B.
 The sign-symmetric rules keep no B (theirs is a function of W) and plain torch layers no rule.
 """
@@ -36,7 +36,7 @@ FRONTEND: TypeRegistry[Translator] = TypeRegistry("PyTorch front end")
 register_frontend = FRONTEND.register
 
 #: the rules whose layers hold B as state (``modules``: the ``feedback`` buffer)
-_STATEFUL_FEEDBACK = (Rule.FA, Rule.DFA, Rule.KP, Rule.WM)
+_STATEFUL_FEEDBACK = (Rule.FA, Rule.DFA, Rule.KP, Rule.WM, Rule.PC_FA)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -76,7 +76,7 @@ def test_speed_prints_every_rule_ratio_to_bp(tmp_path, capsys):
                  "--rounds", "2", "--json", str(js)])
     assert code == 0
     out = capsys.readouterr().out
-    for rule in ("bp", "fa", "dfa", "kp", "sign", "brsf", "frsf", "wm"):
+    for rule in ("bp", "fa", "dfa", "kp", "sign", "brsf", "frsf", "wm", "pc", "zil", "pc-fa"):
         assert f"\n  {rule} " in out
     res = json.loads(js.read_text())["results"]
     assert [r["network"] for r in res] == ["mlp", "cnn"]

@@ -35,6 +35,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "bp": ("bp", False), "fa": ("fa", False), "fa+noise": ("fa", True),
     "dfa": ("dfa", False), "sign": ("sign", False), "brsf": ("brsf", False), "frsf": ("frsf", False),
     "kp": ("kp", False), "wm": ("wm", False),
+    "pc": ("pc", False), "zil": ("zil", False), "pc-fa": ("pc-fa", False), "pc-fa+noise": ("pc-fa", True),
 }
 CORE = ("bp", "fa", "fa+noise")
 TARGET_FRACTION = 0.95
@@ -149,11 +150,10 @@ def _adaptation(s: CheonSettings, arch: Arch, model: torch.nn.Module, data: _Dat
     """Meta-loss: test cross-entropy after ``adapt_steps`` steps on each of ``adapt_tasks`` label-permuted tasks."""
     import numpy as np
     import torch
-    from torch.nn import functional as F
 
     from toolkit.data import Dataset
     from toolkit.training import OptimizerKind, RuleStepper, build_model, evaluate_loss
-    from toolkit.training.trainer import _tensors, make_optimizer
+    from toolkit.training.trainer import _tensors, make_gradient_step, make_optimizer
 
     curves: list[list[float]] = []
     accs: list[float] = []
@@ -167,15 +167,15 @@ def _adaptation(s: CheonSettings, arch: Arch, model: torch.nn.Module, data: _Dat
         m.load_state_dict(model.state_dict())
         opt = make_optimizer(m, OptimizerKind.ADAM, s.lr)
         stepper = RuleStepper(m, seed=seed + t)
+        grads = make_gradient_step(m)
         gen = torch.Generator().manual_seed(seed * 7919 + t)
         x, y = _tensors(train)
         curve = [evaluate_loss(m, test)[0]]
         for step in range(1, s.adapt_steps + 1):
             m.train()
             idx = torch.randint(0, x.shape[0], (s.batch_size,), generator=gen)
-            loss = F.cross_entropy(m(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            grads(x[idx], y[idx])
             opt.step()
             if stepper.active:
                 stepper()
@@ -540,7 +540,7 @@ def run(a: argparse.Namespace) -> int:
     out = a.out if a.out is not None else Path("runs") / f"bench-cheon-{Path(a.dataset).stem}"
     written = write_outputs(r, out, json_path=a.json, report=a.report)
     for name, m in r["methods"].items():
-        print(f"{name:9s} final {m['final_acc']:.4f} ± {m['final_acc_std']:.4f}  epoch 1 {m['epoch1_acc']:.4f}  "
+        print(f"{name:11s} final {m['final_acc']:.4f} ± {m['final_acc_std']:.4f}  epoch 1 {m['epoch1_acc']:.4f}  "
               f"epochs to target {_f(m['epochs_to_target'], '.1f')}  ∠(Wᵀ,B) {_angles(m['angle_before'])} -> "
               f"{_angles(m['angle_after'])}  OOD {_f(m['ood_acc_mean'], '.4f')}  meta-loss {m['meta_loss']:.3f}")
     c = r["claims"]

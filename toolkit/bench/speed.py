@@ -6,7 +6,8 @@ interleaved rounds (the order rotates every round) so that load from other proce
 of them alike; the ratio to BP is taken within each round and the median over rounds is
 reported. FA, DFA and KP do the same matrix products as BP (DFA's input gradient is smaller),
 so their ratio should be about 1; sign symmetry adds elementwise work on W, brsf a random draw
-of W's size per step, and WM a mirror forward and outer product per layer.
+of W's size per step, and WM a mirror forward and outer product per layer. zil's sweep does BP's
+products without autograd (about 1); pc and pc-fa run T forward and downward passes (about T + 1).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_arguments", "measure", "run"]
 
-RULES = ("bp", "fa", "dfa", "kp", "sign", "brsf", "frsf", "wm")
+RULES = ("bp", "fa", "dfa", "kp", "sign", "brsf", "frsf", "wm", "pc", "zil", "pc-fa")
 
 
 def _arch(kind: str, rule: str, hidden: tuple[int, ...]) -> Arch:
@@ -40,23 +41,21 @@ class _Stepper:
 
         from toolkit.config import OptimizerKind
         from toolkit.training import RuleStepper, build_model
-        from toolkit.training.trainer import make_optimizer
+        from toolkit.training.trainer import make_gradient_step, make_optimizer
 
         self.model = build_model(arch, seed=0)
         self.opt = make_optimizer(self.model, OptimizerKind.ADAM, 1e-3)
         self.rule_step = RuleStepper(self.model, seed=0)
+        self.grads = make_gradient_step(self.model)
         gen = torch.Generator().manual_seed(0)
         self.x = torch.rand((batch, *arch.in_shape), generator=gen)
         self.y = torch.randint(0, arch.n_classes, (batch,), generator=gen)
 
     def run(self, n: int) -> float:
-        from torch.nn import functional as F
-
         t0 = time.perf_counter()
         for _ in range(n):
-            loss = F.cross_entropy(self.model(self.x), self.y)
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            self.grads(self.x, self.y)
             self.opt.step()
             if self.rule_step.active:
                 self.rule_step()

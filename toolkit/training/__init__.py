@@ -3,13 +3,13 @@
 The rules themselves are named in ``toolkit.rules`` (an enum, also their YAML spelling) and the phase
 settings in ``toolkit.config`` (both re-exported here); ``functional`` holds the pure
 update functions, ``modules`` the layers that hold their state, ``rulestep`` the work KP and
-WM do between optimiser steps, ``noise`` the random-noise pretraining phase, ``trainer`` the
-data phase, ``metrics`` the angles and effective dimensionality, ``experiment`` a whole run
-from an experiment config (``nfa train``).
+WM do between optimiser steps, ``pc`` the relaxation that trains the predictive-coding rules,
+``noise`` the random-noise pretraining phase, ``trainer`` the data phase, ``metrics`` the angles
+and effective dimensionality, ``experiment`` a whole run from an experiment config (``nfa train``).
 """
 
 from toolkit.config import ModelKind, NoiseConfig, NoiseDistribution, OptimizerKind, TrainConfig
-from toolkit.rules import MirrorConfig, Rule, RuleOptions
+from toolkit.rules import InferenceConfig, MirrorConfig, Rule, RuleOptions
 from toolkit.training.checkpoint import load_checkpoint, save_checkpoint
 from toolkit.training.metrics import (
     angle_deg,
@@ -23,11 +23,14 @@ from toolkit.training.metrics import (
 from toolkit.training.models import Arch, build_model, rule_layers
 from toolkit.training.modules import RuleConv2d, RuleLinear, connect_direct_feedback, transport_backward
 from toolkit.training.noise import pretrain_on_noise
+from toolkit.training.pc import InferenceLearner
 from toolkit.training.rulestep import RuleStepper
-from toolkit.training.trainer import evaluate, evaluate_loss, fit
+from toolkit.training.trainer import evaluate, evaluate_loss, fit, make_gradient_step
 
 __all__ = [
     "Arch",
+    "InferenceConfig",
+    "InferenceLearner",
     "MirrorConfig",
     "ModelKind",
     "NoiseConfig",
@@ -48,6 +51,7 @@ __all__ = [
     "fit",
     "layer_metrics",
     "load_checkpoint",
+    "make_gradient_step",
     "participation_ratio",
     "pretrain_on_noise",
     "rule_layers",

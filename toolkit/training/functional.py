@@ -15,6 +15,10 @@ i.e. in the teaching signal δ_l = (M δ_{l+1}) ⊙ f′(h_l) that the layer han
   Autograd runs the output layer's backward first, because every other layer's gradient
   depends on it.
 
+* pc, zil, pc-fa: no backward pass at all. Their layers learn from the prediction errors of a
+  relaxation over the whole network (``toolkit.training.pc``); ``inference_only`` runs the
+  ordinary forward and makes ``loss.backward()`` through it an error instead of a silent BP.
+
 The weight gradient is the same local outer product in every rule: ∂W = δ aᵀ (a
 convolution's is the correlation of δ with its input).
 
@@ -42,6 +46,7 @@ __all__ = [
     "feedback_conv2d",
     "feedback_linear",
     "feedback_linear_unchecked",
+    "inference_only",
     "kolen_pollack_update",
     "linear_bp",
     "mirror_update_conv2d",
@@ -240,6 +245,28 @@ def direct_feedback_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, feedb
                          f"values (shape {tuple(x.shape[1:])}); build the layer with in_size={tuple(x.shape[2:])}")
     out: Tensor = _DirectFeedbackFn.apply(x, weight, bias, feedback, hub, False, geo)
     return out
+
+
+class _InferenceOnlyFn(torch.autograd.Function):
+    """The layer's forward as given; a backward through it is refused (predictive-coding rules)."""
+
+    @staticmethod
+    def forward(ctx: Any, out: Tensor, rule: str) -> Tensor:
+        ctx.rule = rule
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Tensor) -> tuple[Tensor | None, ...]:
+        raise RuntimeError(f"rule {ctx.rule} learns by inference, not by loss.backward(): compute the "
+                           "gradients with toolkit.training.trainer.make_gradient_step(model)(x, y)")
+
+
+def inference_only(out: Tensor, rule: str) -> Tensor:
+    """``out`` unchanged, but autograd refuses to differentiate through it (see ``toolkit.training.pc``)."""
+    if not torch.is_grad_enabled() or not out.requires_grad:
+        return out
+    res: Tensor = _InferenceOnlyFn.apply(out, rule)
+    return res
 
 
 def sign_feedback(weight: Tensor, magnitude: Tensor | float) -> Tensor:

@@ -13,7 +13,9 @@
   cross-entropy with respect to the layer's pre-activation, once through the rule's backward
   and once, on the same batch and the same weights, through the exact backward
   (``modules.transport_backward``). ``torch.autograd.grad`` is used, so no parameter's
-  ``.grad`` is touched. The output layer's δ is e in every rule (0°) and is left out.
+  ``.grad`` is touched. The output layer's δ is e in every rule (0°) and is left out. For the
+  predictive-coding rules δ_l^rule is −ε_l / N, the error their update reads after the relaxation
+  (``pc``, with the default ``InferenceConfig``).
 
 **Effective dimensionality** of a weight matrix W (a kernel is viewed as (out, in·kh·kw)):
 the participation ratio of its singular values σ_i,
@@ -32,6 +34,7 @@ from torch.nn import functional as F
 
 from toolkit.training.models import rule_layers
 from toolkit.training.modules import RuleConv2d, feedback_angle_pair, transport_backward
+from toolkit.training.pc import InferenceLearner, learns_by_inference
 
 __all__ = [
     "angle_deg",
@@ -89,8 +92,11 @@ def teaching_signals(model: nn.Module, x: Tensor, y: Tensor, *, exact: bool = Fa
 
     Runs one forward and one ``torch.autograd.grad``; parameters' ``.grad`` are not touched.
     The model is put in eval mode meanwhile, so brsf layers use their expected feedback
-    c·sign(W)ᵀ and draw nothing (measuring does not change the training trajectory).
+    c·sign(W)ᵀ and draw nothing (measuring does not change the training trajectory). The
+    predictive-coding rules relax instead (``InferenceLearner.teaching_signals``).
     """
+    if not exact and learns_by_inference(model):
+        return InferenceLearner(model).teaching_signals(x, y)
     outs: list[Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, _i, o: outs.append(o)) for m in rule_layers(model)]
     was_training = model.training

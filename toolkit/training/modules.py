@@ -14,7 +14,12 @@ brsf         none (magnitudes redrawn every training forward from the layer's ow
 frsf         buffer ``magnitude`` M (W's shape), fixed random; B = (M ⊙ sign(W))ᵀ
 kp           buffer ``feedback`` B (stored as a view of Wᵀ's layout); ``RuleStepper`` gives it W's steps
 wm           buffer ``feedback`` B, moved by ``mirror`` in mirror phases
+pc, zil      none (the relaxation in ``pc`` reads Wᵀ)
+pc-fa        buffer ``feedback`` B (as fa), fixed random; the relaxation sends errors down through it
 ===========  ==================================================================================
+
+The predictive-coding layers compute the ordinary forward; ``loss.backward()`` through them is
+an error (their gradients come from ``pc.InferenceLearner``), except inside ``transport_backward``.
 
 Every random tensor is drawn once, at construction, from U(−1/√fan_in, 1/√fan_in) — PyTorch's
 default for ``nn.Linear`` — using the ``generator`` given, in the order weight, bias, feedback.
@@ -44,6 +49,7 @@ __all__ = [
 ]
 
 _SIGN_RULES = (Rule.SIGN, Rule.BRSF, Rule.FRSF)
+_NO_FEEDBACK = (Rule.BP, Rule.PC, Rule.ZIL, *_SIGN_RULES)
 
 
 class _RuleLayer(nn.Module):
@@ -118,6 +124,8 @@ class RuleLinear(_RuleLayer):
         rule = self.rule
         if rule is Rule.BP or self.exact_backward:
             return Fn.linear_bp(x, self.weight, self.bias)
+        if rule.learns_by_inference:
+            return Fn.inference_only(Fn.linear_bp(x, self.weight, self.bias), rule.value)
         if rule is Rule.DFA:
             return Fn.direct_feedback_linear(x, self.weight, self.bias, _required(self.feedback), self._hub(),
                                              is_output=self.is_output)
@@ -130,10 +138,10 @@ class RuleLinear(_RuleLayer):
     def feedback_matrix(self) -> Tensor | None:
         """The matrix the backward pass applies where BP applies Wᵀ (shape (in, out)), or None.
 
-        None for BP and for a hidden DFA layer (its D projects from e, not from the layer above).
-        For brsf: the expected feedback c·sign(W)ᵀ.
+        None for BP, pc, zil and for a hidden DFA layer (its D projects from e, not from the layer
+        above). For brsf: the expected feedback c·sign(W)ᵀ.
         """
-        if self.rule is Rule.BP or (self.rule is Rule.DFA and not self.is_output):
+        if self.rule in (Rule.BP, Rule.PC, Rule.ZIL) or (self.rule is Rule.DFA and not self.is_output):
             return None
         if self.rule in _SIGN_RULES:
             return self._expected_sign_matrix().t()
@@ -184,6 +192,8 @@ class RuleConv2d(_RuleLayer):
         rule = self.rule
         if rule is Rule.BP or self.exact_backward:
             return Fn.conv2d_bp(x, self.weight, self.bias, self.geometry)
+        if rule.learns_by_inference:
+            return Fn.inference_only(Fn.conv2d_bp(x, self.weight, self.bias, self.geometry), rule.value)
         if rule is Rule.DFA:
             return Fn.direct_feedback_conv2d(x, self.weight, self.bias, _required(self.feedback), self._hub(),
                                              self.geometry)
@@ -192,8 +202,8 @@ class RuleConv2d(_RuleLayer):
         return Fn.feedback_conv2d(x, self.weight, self.bias, _required(self.feedback), self.geometry)
 
     def feedback_matrix(self) -> Tensor | None:
-        """The kernel the backward pass applies where BP applies W (W's shape), or None (BP, DFA)."""
-        if self.rule in (Rule.BP, Rule.DFA):
+        """The kernel the backward pass applies where BP applies W (W's shape), or None (BP, DFA, pc, zil)."""
+        if self.rule in (Rule.BP, Rule.DFA, Rule.PC, Rule.ZIL):
             return None
         if self.rule in _SIGN_RULES:
             return self._expected_sign_matrix()
@@ -212,7 +222,7 @@ class RuleConv2d(_RuleLayer):
 
 
 def _linear_feedback_shape(rule: Rule, n_in: int, n_out: int, error_features: int | None) -> tuple[int, int] | None:
-    if rule in (Rule.BP, *_SIGN_RULES):
+    if rule in _NO_FEEDBACK:
         return None
     if rule is Rule.DFA:
         if error_features is None:
@@ -223,7 +233,7 @@ def _linear_feedback_shape(rule: Rule, n_in: int, n_out: int, error_features: in
 
 def _conv_feedback_shape(rule: Rule, shape: tuple[int, int, int, int], error_features: int | None,
                          in_size: tuple[int, int] | None) -> tuple[int, ...] | None:
-    if rule in (Rule.BP, *_SIGN_RULES):
+    if rule in _NO_FEEDBACK:
         return None
     if rule is Rule.DFA:
         if error_features is None or in_size is None:

@@ -12,14 +12,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from toolkit.config import NoiseConfig, NoiseDistribution
 from toolkit.rules import RuleOptions
 from toolkit.training.metrics import weight_feedback_angles
 from toolkit.training.rulestep import RuleStepper
-from toolkit.training.trainer import make_optimizer
+from toolkit.training.trainer import make_gradient_step, make_optimizer
 
 __all__ = ["noise_batch", "pretrain_on_noise"]
 
@@ -60,11 +59,13 @@ def pretrain_on_noise(model: nn.Module, in_shape: tuple[int, ...], n_classes: in
     Each record has ``step``, the mean ``loss`` since the last record and the
     weight–feedback ``angles`` (degrees, one per layer above the first). The optimiser is
     fresh and discarded at the end (the data phase starts its own). KP and WM layers get
-    their between-step work from ``rule_options``, as in the data phase.
+    their between-step work from ``rule_options``, pc and pc-fa their inference settings, as in
+    the data phase.
     """
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model, cfg.optimizer, cfg.lr)
     stepper = RuleStepper(model, rule_options, seed=seed + 1)
+    grads = make_gradient_step(model, rule_options)
     model.train()
     log = [{"step": 0, "loss": float("nan"), "angles": weight_feedback_angles(model)}]
     source = _NoiseSource(cfg, in_shape, n_classes, gen)
@@ -72,9 +73,8 @@ def pretrain_on_noise(model: nn.Module, in_shape: tuple[int, ...], n_classes: in
     steps = tqdm(range(1, cfg.steps + 1), desc="noise", disable=None if progress else True, leave=False, unit="step")
     for step in steps:
         x, y = source.next()
-        loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        _, loss = grads(x, y)
         opt.step()
         if stepper.active:
             stepper()

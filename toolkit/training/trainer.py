@@ -1,7 +1,9 @@
 """Training loops: the data phase (``fit``) and evaluation.
 
 Every loop is seeded: the same seed, data and config give the same weights, also across a
-resume (``start_epoch`` replays the shuffling of the epochs already done).
+resume (``start_epoch`` replays the shuffling of the epochs already done). Every loop gets a
+batch's gradients from ``make_gradient_step``: autograd's backward of the mean cross-entropy, or,
+for the predictive-coding rules, the relaxation of ``pc.InferenceLearner``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,32 @@ from tqdm.auto import tqdm
 from toolkit.config import OptimizerKind, TrainConfig
 from toolkit.data.base import Dataset
 from toolkit.rules import RuleOptions
+from toolkit.training.pc import InferenceLearner, learns_by_inference
 from toolkit.training.rulestep import RuleStepper
 
-__all__ = ["evaluate", "evaluate_loss", "fit", "make_optimizer"]
+__all__ = ["GradientStep", "evaluate", "evaluate_loss", "fit", "make_gradient_step", "make_optimizer"]
+
+#: (x, y) -> (logits, mean cross-entropy), with the batch's gradients added to the parameters' ``.grad``
+GradientStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def make_gradient_step(model: nn.Module, rule_options: RuleOptions | None = None) -> GradientStep:
+    """The function a training loop calls between ``zero_grad`` and the optimiser step.
+
+    For the rules with a backward pass: forward, mean cross-entropy, ``loss.backward()``. For
+    pc, zil and pc-fa: the relaxation of ``pc.InferenceLearner`` with ``rule_options.inference``.
+    Make it once per loop (it looks at the model's layers).
+    """
+    if learns_by_inference(model):
+        return InferenceLearner(model, (rule_options or RuleOptions()).inference)
+
+    def backward(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        return logits, loss.detach()
+
+    return backward
 
 
 def make_optimizer(model: nn.Module, kind: OptimizerKind, lr: float, *, momentum: float = 0.9,
@@ -77,13 +102,15 @@ def fit(model: nn.Module, train: Dataset, test: Dataset, cfg: TrainConfig, *, se
     whatever ``on_epoch(epoch, model)`` returns. ``start_epoch`` > 0 resumes after that epoch
     (pass the restored ``optimizer``); the records of earlier epochs are not repeated.
     KP and WM layers get their between-step work from ``stepper`` (default: a new
-    ``RuleStepper(model, rule_options, seed=seed)``; pass a restored one to resume exactly).
+    ``RuleStepper(model, rule_options, seed=seed)``; pass a restored one to resume exactly);
+    pc and pc-fa their inference settings from ``rule_options.inference``.
     ``on_record(record)`` is called with each record as soon as it exists (to log or checkpoint).
     """
     gen = torch.Generator().manual_seed(seed)
     opt = optimizer or make_optimizer(model, cfg.optimizer, cfg.lr, momentum=cfg.momentum,
                                       weight_decay=cfg.weight_decay)
     stepper = stepper or RuleStepper(model, rule_options, seed=seed)
+    grads = make_gradient_step(model, rule_options)
     x, y = _tensors(train)
     for _ in range(start_epoch):  # replay the shuffles of the epochs already done
         torch.randperm(x.shape[0], generator=gen)
@@ -99,24 +126,23 @@ def fit(model: nn.Module, train: Dataset, test: Dataset, cfg: TrainConfig, *, se
     bar = tqdm(range(start_epoch + 1, cfg.epochs + 1), desc=desc, disable=None if progress else True,
                leave=False, unit="epoch")
     for epoch in bar:
-        loss, acc = _one_epoch(model, opt, (x, y), cfg.batch_size, gen, stepper if stepper.active else None)
+        loss, acc = _one_epoch(model, opt, grads, (x, y), cfg.batch_size, gen, stepper if stepper.active else None)
         add(_record(epoch, model, test, loss, acc, on_epoch))
         bar.set_postfix(loss=f"{loss:.3f}", test_acc=f"{history[-1]['test_acc']:.3f}")
     return history
 
 
-def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: tuple[torch.Tensor, torch.Tensor],
-               batch_size: int, gen: torch.Generator, stepper: RuleStepper | None) -> tuple[float, float]:
+def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, grads: GradientStep,
+               data: tuple[torch.Tensor, torch.Tensor], batch_size: int, gen: torch.Generator,
+               stepper: RuleStepper | None) -> tuple[float, float]:
     x, y = data
     model.train()
     perm = torch.randperm(x.shape[0], generator=gen)
     total_loss, correct = 0.0, 0
     for i in range(0, x.shape[0], batch_size):
         idx = perm[i:i + batch_size]
-        logits = model(x[idx])
-        loss = F.cross_entropy(logits, y[idx])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        logits, loss = grads(x[idx], y[idx])
         opt.step()
         if stepper is not None:
             stepper()
