@@ -44,7 +44,12 @@ def _graph_path(net_dir: str | Path) -> Path:
 
 def load_network(net_dir: str | Path) -> ir.Graph:
     """The quantised graph of a compiled network folder (or of an ``.nfa`` file)."""
-    return ir.check_graph(ir.load_graph(_graph_path(net_dir)))
+    path = _graph_path(net_dir)
+    graph = ir.load_graph(path)
+    problems = ir.graph_problems(graph)
+    if problems:
+        raise IRFormatError(f"{path}: not a valid network: {'; '.join(problems)}")
+    return graph
 
 
 def load_compile_report(net_dir: str | Path) -> dict[str, Any]:

@@ -103,3 +103,46 @@ def test_a_checkpoint_whose_weights_changed_is_refused(tmp_path):
         for (k, a), b in zip(original.state_dict().items(), model.state_dict().values(), strict=True):
             assert a.equal(b), f"a flip at byte {pos} loaded different weights ({k})"
     assert refused > 0
+
+
+def _with_field(path, out, node: str, field: str, value):
+    """Copy the network file ``path`` to ``out`` with one field of one node set to ``value`` in graph.json."""
+    import json
+
+    def change(data: bytes) -> bytes:
+        header = json.loads(data)
+        entry = next(n for n in header["nodes"] if n["name"] == node)
+        entry["fields"][field] = value
+        return json.dumps(header).encode()
+
+    return _rewrite(path, out, lambda n: n == "graph.json", change)
+
+
+@pytest.mark.parametrize(("node", "field", "value"), [
+    ("h", "vth", 1 << 17), ("h", "vth", -1), ("h", "du", 4096), ("h", "dv", -3), ("h", "vth", "150"),
+    ("h", "vth", 1.5), ("h", "y1_impulse", 128), ("h", "y1_decay", 5000), ("err_pos", "dv", 70000),
+    ("o", "du", True),
+])
+def test_a_network_file_with_a_neuron_field_out_of_its_register_is_refused_on_load(tmp_path, capsys, node, field,
+                                                                                    value):
+    """Issue 15: every fixed-point field range-checked on load, not only at compile time: `nfa inspect` (any
+    command that loads a network) refuses the file in one line naming the node and the field."""
+    from toolkit.cli import main
+
+    path = ir.save_graph(_graph(), tmp_path / "net.nfa")
+    bad = _with_field(path, tmp_path / "bad.nfa", node, field, value)
+    assert main(["inspect", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and field in err and "Traceback" not in err, err
+
+
+def test_bias_registers_out_of_range_are_refused_on_load(tmp_path):
+    from compilers.netdir import load_network
+
+    g = _graph()
+    h = g.node("h")
+    bad = g.replace_nodes({"h": h.replace(bias_mant=np.full(h.shape, 5000, np.int32))})
+    path = ir.save_graph(bad, tmp_path / "bad.nfa")
+    with pytest.raises(IRFormatError, match=r"LoihiLearningLIF 'h': bias_mant must be in -4096..4095, got values from"):
+        load_network(path)
+    load_network(ir.save_graph(g, tmp_path / "good.nfa"))

@@ -23,7 +23,7 @@ import numpy as np
 from toolkit.errors import GraphError
 from toolkit.ir.core import Flow, Graph, NeuronGroup, Node, Synapse
 from toolkit.ir.io import Input, Output
-from toolkit.ir.neurons import LoihiSigmaDelta
+from toolkit.ir.neurons import LoihiLearningLIF, LoihiLIF, LoihiSigmaDelta
 from toolkit.ir.synapses import AvgPool2d, Conv2d, Dense, Flatten
 from toolkit.registry import TypeRegistry
 
@@ -230,6 +230,34 @@ def _group_problem(n: NeuronGroup, in_shape: tuple[int, ...]) -> str | None:
         if arr is not None and arr.shape != shape:
             return f"{field} must have shape {shape}, got {arr.shape}"
     return None
+
+
+#: the fixed-point fields of Loihi's LIF (``LoihiLIF``'s docstring; Lava's ``PyLifModelBitAcc``): inclusive ranges
+_LIF_RANGES = {"vth": (0, (1 << 17) - 1), "du": (0, 4095), "dv": (0, 4095)}
+_LIF_ARRAY_RANGES = {"bias_mant": (-4096, 4095), "bias_exp": (0, 7)}   # bias_mant: signed 13-bit
+_LEARNING_RANGES = {"y1_impulse": (0, 127), "y1_decay": (0, 4096)}
+
+
+def _range_problem(n: Node, scalars: dict[str, tuple[int, int]], arrays: dict[str, tuple[int, int]]) -> str | None:
+    """Each named integer field (or integer array) within its inclusive range, or the first that is not."""
+    for name, (lo, hi) in scalars.items():
+        v = getattr(n, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            return f"{name} must be an integer in {lo}..{hi}, got {v!r}"
+    for name, (lo, hi) in arrays.items():
+        arr = getattr(n, name)
+        if arr.dtype.kind not in "iu":
+            return f"{name} must hold integers, got dtype {arr.dtype}"
+        if arr.size and not (lo <= int(arr.min()) and int(arr.max()) <= hi):
+            return f"{name} must be in {lo}..{hi}, got values from {int(arr.min())} to {int(arr.max())}"
+    return None
+
+
+@register_check(LoihiLIF)
+def _lif_problem(n: LoihiLIF, in_shape: tuple[int, ...]) -> str | None:
+    """Loihi's register widths (a network file could hold anything: checked on load as at compile time)."""
+    extra = _LEARNING_RANGES if isinstance(n, LoihiLearningLIF) else {}
+    return _range_problem(n, {**_LIF_RANGES, **extra}, _LIF_ARRAY_RANGES) or _group_problem(n, in_shape)
 
 
 @register_check(LoihiSigmaDelta)
