@@ -61,3 +61,15 @@ def load_compile_report(net_dir: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise IRFormatError(f"{p}: not valid JSON ({exc.msg})") from None
     return data
+
+
+def network_dataset(net_dir: str | Path, data: str | None, data_dir: str | Path | None) -> tuple[str, str | None]:
+    """(dataset, data_dir) to evaluate a network on: the ones given, else those it was compiled on (its report's
+    ``dataset``, or for older reports the ``calibration`` name, and ``data_dir``), else the embedded digits."""
+    if data is not None:
+        return data, None if data_dir is None else str(data_dir)
+    report = load_compile_report(net_dir)
+    name = next((report[k] for k in ("dataset", "calibration") if isinstance(report.get(k), str)), None)
+    saved_dir = report.get("data_dir") if isinstance(report.get("data_dir"), str) else None
+    return name or "digits", str(data_dir) if data_dir is not None else saved_dir
+

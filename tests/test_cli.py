@@ -82,3 +82,33 @@ def test_verify_agrees_and_reports_differences(tmp_path, compiled_rate, capsys, 
     monkeypatch.setattr(lava_sim, "run_lava", tampered)
     assert main(["verify", str(net), "--limit", "2"]) == 3
     assert "relu1.v: 1 of" in capsys.readouterr().out
+
+
+def test_compile_run_and_verify_default_to_the_dataset_the_network_came_from(tmp_path, capsys, monkeypatch):
+    """Issue 15's frictions: compile calibrates on the checkpoint's training data, run (and verify) evaluate on
+    the data the network was compiled on, unless --data says otherwise; run --json holds every sample's label,
+    prediction and scores."""
+    import numpy as np
+    import yaml
+
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 6)).astype(np.float32)
+    np.savez(tmp_path / "feat.npz", x=x, y=(x[:, 0] > 0.5).astype(np.int64))
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"dataset": str(tmp_path / "feat.npz")}, "model": {"hidden": [8]},
+                                   "rule": "fa", "train": {"epochs": 2}}))
+    assert main(["train", str(cfg), "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    net = tmp_path / "net"
+    assert main(["compile", str(tmp_path / "run" / "model.pt"), "-o", str(net), "-T", "8"]) == 0
+    assert "calibrated on feat" in capsys.readouterr().out
+    js = tmp_path / "run.json"
+    assert main(["run", str(net), "--json", str(js), "--no-progress"]) == 0
+    figures = json.loads(js.read_text())
+    assert figures["dataset"] == str(tmp_path / "feat.npz") and figures["n"] == 24   # the npz's test split
+    assert len(figures["labels"]) == len(figures["predictions"]) == len(figures["scores"]) == 24
+    assert figures["accuracy"] == sum(p == y for p, y in zip(figures["predictions"], figures["labels"],
+                                                              strict=True)) / 24
+    assert main(["run", str(net), "--data", "digits", "--limit", "5"]) == 2   # another dataset: 64 inputs, not 6
+    capsys.readouterr()
+    assert main(["inspect", str(net), "--limit", "10"]) == 0                  # activity on its own data
+    assert "10 " + str(tmp_path / "feat.npz") + " test images" in capsys.readouterr().out

@@ -26,9 +26,17 @@ class Evaluation:
     backend: str
     result: RunResult
 
+    labels: np.ndarray | None = None
+
     def to_json(self) -> dict[str, Any]:
         return {"accuracy": self.accuracy, "n": self.n, "timesteps": self.timesteps,
                 "wall_s": self.wall_s, "backend": self.backend}
+
+    def per_sample(self) -> dict[str, list[Any]]:
+        """Each test sample's label, prediction and output scores (``nfa run --json``), in dataset order."""
+        return {"labels": [] if self.labels is None else [int(v) for v in self.labels],
+                "predictions": [int(v) for v in self.result.predictions],
+                "scores": np.asarray(self.result.scores).tolist()}
 
 
 def _dataset(data: Dataset | str | Path, data_dir: str | Path | None) -> Dataset:
@@ -52,4 +60,4 @@ def run(net: ir.Graph | str | Path, data: Dataset | str | Path = "digits", *,
     result = run_backend(backend, graph, ds.x, timesteps=timesteps, progress=progress)
     acc = float(np.mean(result.predictions == ds.y)) if len(ds) else float("nan")
     return Evaluation(accuracy=acc, n=len(ds), timesteps=result.timesteps, wall_s=result.wall_s,
-                      backend=result.backend, result=result)
+                      backend=result.backend, result=result, labels=np.asarray(ds.y))

@@ -34,13 +34,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sdn: signed width of the graded spikes, at most the chip's synapse.max_message_bits "
                         "(default 16)")
     p.add_argument("--percentile", type=float, default=99.9, help="threshold-balancing percentile (default 99.9)")
-    p.add_argument("--data", default="digits", help="calibration dataset: name or path (default digits)")
-    p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
+    p.add_argument("--data", default=None,
+                   help="calibration dataset: name or path (default: the one the checkpoint was trained on, "
+                        "else digits)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with the dataset's files (default: the training config's data_dir)")
     p.add_argument("--calibration-samples", type=int, default=2000, help="training images used to balance")
     p.add_argument("--allow-clipping", action="store_true", help="clip unrepresentable values instead of failing")
     p.add_argument("--netx-compatible", action="store_true",
                    help="quantise so lava-dl netx expresses the network exactly (for `nfa export --format netx`): "
                         "weight exponent 0, biases in steps of 64; needs --mode rate, --reset zero, binary input")
+
+
+def _trained_on(checkpoint: Path, data: str | None, data_dir: Path | None) -> tuple[str, str | None]:
+    """(dataset, data_dir) to calibrate on: the ones given, else the checkpoint's training data, else digits."""
+    if data is not None:
+        return data, None if data_dir is None else str(data_dir)
+    from toolkit.training.checkpoint import load_checkpoint
+
+    _, _, ckpt = load_checkpoint(checkpoint)
+    cfg_data = (ckpt.get("config") or {}).get("data") or {}
+    name = ckpt.get("dataset") if isinstance(ckpt.get("dataset"), str) else None
+    saved_dir = cfg_data.get("data_dir") if isinstance(cfg_data.get("data_dir"), str) else None
+    return name or "digits", str(data_dir) if data_dir is not None else saved_dir
 
 
 def run(a: argparse.Namespace) -> int:
@@ -50,7 +66,8 @@ def run(a: argparse.Namespace) -> int:
     from toolkit.hw import load_hw
     from toolkit.ir import Encoding, ResetMode
 
-    train, _ = load_dataset(a.data, data_dir=a.data_dir)
+    data, data_dir = _trained_on(a.checkpoint, a.data, a.data_dir)
+    train, _ = load_dataset(data, data_dir=data_dir)
     calib = train.take(a.calibration_samples)
     opts = CompileOptions(hw=load_hw(a.hw), calibration=calib.x, mode=ConversionMode(a.mode),
                           percentile=a.percentile, reset=ResetMode(a.reset),
@@ -58,11 +75,12 @@ def run(a: argparse.Namespace) -> int:
                           timesteps=a.timesteps, allow_clipping=a.allow_clipping,
                           delta_threshold=a.delta_threshold, cum_error=a.cum_error, message_bits=a.message_bits,
                           netx_compatible=a.netx_compatible)
-    _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out)
+    _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out, dataset=data, data_dir=data_dir)
     m = report["mapping"]
     print(f"compiled {a.checkpoint} for {report['hw']} ({report['mode']}, T={report['timesteps']}): "
           f"{m['cores']} cores on {m['chips']} chip(s) of {m['board']} "
-          f"({m.get('board_chips', '?')} chips of {m.get('cores_per_chip', '?')} cores); wrote {a.out}/")
+          f"({m.get('board_chips', '?')} chips of {m.get('cores_per_chip', '?')} cores); calibrated on {calib.name}; "
+          f"wrote {a.out}/")
     for g in m.get("groups", []):  # where each layer went (`nfa inspect` shows the full table)
         first, last = g.get("chips", [0, 0])
         into = " + ".join(g.get("synapse_list") or [g["synapse"]])   # every synapse into the group (fan-in)

@@ -12,8 +12,9 @@ HELP = "show a compiled network's cores, synapses and utilisation per layer, and
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("net", type=Path, help="compiled network folder (from `nfa compile` or `nfa demo`)")
     p.add_argument("--hw", default=None, help="map onto this hardware config instead of the compiled one")
-    p.add_argument("--data", default="digits",
-                   help="test images that drive the activity counts: dataset name, or 'none' (default digits)")
+    p.add_argument("--data", default=None,
+                   help="test images that drive the activity counts: dataset name or path, or 'none' (default: "
+                        "the dataset the network was compiled on, else digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
     p.add_argument("--limit", type=int, default=100, help="images to average the activity over (default 100)")
     p.add_argument("--format", choices=["text", "markdown"], default="text", help="table style (default text)")
@@ -38,6 +39,7 @@ def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, s
     import numpy as np
 
     from compilers.cost import count_activity, input_events
+    from compilers.netdir import network_dataset
     from toolkit import ir
     from toolkit.backends.reference import simulate
     from toolkit.data import load_dataset
@@ -45,16 +47,17 @@ def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, s
 
     if a.data == "none":
         return None
-    test = load_dataset(a.data, data_dir=a.data_dir)[1].take(a.limit)
+    data, data_dir = network_dataset(a.net, a.data, a.data_dir)
+    test = load_dataset(data, data_dir=data_dir)[1].take(a.limit)
     inp = graph.of_type(ir.Input)[0]
     if int(np.prod(test.shape)) != int(np.prod(inp.shape)):
-        raise DataError(f"dataset {a.data!r} has samples of shape {test.shape} but the network's input is "
+        raise DataError(f"dataset {data!r} has samples of shape {test.shape} but the network's input is "
                         f"{tuple(inp.shape)}; pass a matching --data, or --data none for resources only")
     t = int(graph.timesteps or 32)
     traces = simulate(graph, test.x, timesteps=t, record=[lp.group for lp in placement.layers]).traces
     events = {name: tr["s"] for name, tr in traces.items()}
     events[inp.name] = input_events(graph, test.x, t)
-    where = f"reference simulator, {len(test)} {a.data} test images, T = {t}"
+    where = f"reference simulator, {len(test)} {data} test images, T = {t}"
     return count_activity(placement, events, input_name=inp.name), where
 
 

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"compiled network folder (default {DEFAULT_NET})")
     p.add_argument("--backend", choices=["reference", "lava-sim", "loihi2"], default="reference",
                    help="reference (fast, bit-exact), lava-sim (Lava CPU simulator) or loihi2 (hardware)")
-    p.add_argument("--data", default="digits", help="dataset name or path (default digits)")
+    p.add_argument("--data", default=None,
+                   help="dataset name or path (default: the one the network was compiled on, else digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
     p.add_argument("--timesteps", "-T", type=int, default=None, help="override the compiled timesteps")
@@ -23,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
+    from compilers.netdir import network_dataset
     from toolkit.backends import Backend, backend_status
     from toolkit.errors import BackendUnavailableError
     from toolkit.fsutil import write_json
@@ -31,10 +33,11 @@ def run(a: argparse.Namespace) -> int:
     ok, reason = backend_status(Backend(a.backend))  # before loading anything: fail fast and honestly
     if not ok:
         raise BackendUnavailableError(reason)
-    ev = evaluate(a.net, a.data, backend=a.backend, limit=a.limit, timesteps=a.timesteps, data_dir=a.data_dir,
+    data, data_dir = network_dataset(a.net, a.data, a.data_dir)
+    ev = evaluate(a.net, data, backend=a.backend, limit=a.limit, timesteps=a.timesteps, data_dir=data_dir,
                   progress=not a.no_progress)
-    print(f"{ev.backend}: accuracy {ev.accuracy:.4f} on {ev.n} images, {ev.timesteps} timesteps per sample, "
-          f"{ev.wall_s:.2f} s wall time")
+    print(f"{ev.backend}: accuracy {ev.accuracy:.4f} on {ev.n} {data} test images, {ev.timesteps} timesteps per "
+          f"sample, {ev.wall_s:.2f} s wall time")
     if a.json is not None:
-        write_json(a.json, ev.to_json())
+        write_json(a.json, {**ev.to_json(), "dataset": data, **ev.per_sample()})
     return 0

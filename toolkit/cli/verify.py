@@ -19,7 +19,8 @@ HELP = "run a compiled network in Lava and in the reference simulator and compar
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("net", nargs="?", type=Path, default=Path("runs/demo/net"),
                    help="compiled network folder (default runs/demo/net)")
-    p.add_argument("--data", default="digits", help="dataset name or path (default digits)")
+    p.add_argument("--data", default=None,
+                   help="dataset name or path (default: the one the network was compiled on, else digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
     p.add_argument("--limit", type=int, default=20, help="test images to compare (default 20)")
     p.add_argument("--timesteps", "-T", type=int, default=None, help="override the compiled timesteps")
@@ -41,14 +42,15 @@ def compare_traces(ref: dict[str, dict[str, np.ndarray]], other: dict[str, dict[
 
 
 def run(a: argparse.Namespace) -> int:
-    from compilers.netdir import load_network
+    from compilers.netdir import load_network, network_dataset
     from toolkit import ir
     from toolkit.backends.lava_sim import run_lava
     from toolkit.backends.reference import simulate
     from toolkit.data import load_dataset
 
     graph = load_network(a.net)
-    test = load_dataset(a.data, data_dir=a.data_dir)[1].take(a.limit)
+    data, data_dir = network_dataset(a.net, a.data, a.data_dir)
+    test = load_dataset(data, data_dir=data_dir)[1].take(a.limit)
     groups = [n.name for n in graph.nodes if isinstance(n, ir.NeuronGroup)]
     ref = simulate(graph, test.x, timesteps=a.timesteps, record=groups)
     lava = run_lava(graph, test.x, timesteps=a.timesteps, record=groups, progress=False)
