@@ -172,18 +172,18 @@ def with_weights(graph: ir.Graph, learned: Mapping[str, Mapping[str, np.ndarray]
     return graph.replace_nodes(out)
 
 
-#: the largest bias mantissa and exponent of a Loihi 2 neuron (hw_configs/loihi2.yaml: 13-bit signed, 3-bit exp)
-_BIAS_MANT_MAX, _BIAS_EXP_MAX = 4095, 7
-
-
 def _bias_registers(bias_v: np.ndarray, layer: str) -> tuple[np.ndarray, np.ndarray]:
-    """bias_mant · 2^bias_exp ≈ ``bias_v`` (units of v: a weight register w adds w << 6)."""
-    mag = np.abs(bias_v)
-    exp = np.where(mag > _BIAS_MANT_MAX, np.ceil(np.log2(np.maximum(mag, 1.0) / _BIAS_MANT_MAX)), 0).astype(np.int32)
-    if exp.size and exp.max() > _BIAS_EXP_MAX:
-        raise ConfigError(f"on-chip FA start: layer {layer!r} has a bias of {float(mag.max()):.0f} in v units, above "
-                          f"the neuron's {_BIAS_MANT_MAX} * 2^{_BIAS_EXP_MAX}; retrain with weight decay")
-    mant = np.clip(np.rint(bias_v / 2.0 ** exp), -_BIAS_MANT_MAX, _BIAS_MANT_MAX).astype(np.int32)
+    """bias_mant · 2^bias_exp ≈ ``bias_v`` (units of v: a weight register w adds w << 6), in a Loihi 2 neuron's
+    bias registers (hw_configs/loihi2.yaml), as the quantiser fits them; a bias that does not fit is refused."""
+    from compilers.passes.quantize import fit_bias
+    from toolkit.hw import load_hw
+
+    neu = load_hw("loihi2").neuron
+    mant, exp, clipped = fit_bias(bias_v, neu.bias_mant_max, neu.bias_exp_max)
+    if clipped:
+        raise ConfigError(f"on-chip FA start: layer {layer!r} has a bias of {float(np.abs(bias_v).max()):.0f} in v "
+                          f"units, above the neuron's {neu.bias_mant_max} * 2^{neu.bias_exp_max}; retrain with "
+                          "weight decay")
     return mant, exp
 
 

@@ -221,6 +221,15 @@ def test_nfa_learn_continues_a_checkpoint(trained_fa_noise, tmp_path, capsys):
     missing = _config(tmp_path, start={"checkpoint": str(tmp_path / "none.pt")})
     assert main(["learn", str(missing), "-o", str(out), "--no-progress"]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+    from toolkit.training import Arch, ModelKind, Rule, build_model
+
+    cnn_arch = Arch(kind=ModelKind.CNN, in_shape=(1, 8, 8), hidden=(12,), n_classes=10, rule=Rule.FA,
+                    conv_channels=(2,))
+    cnn = save_checkpoint(tmp_path / "cnn.pt", build_model(cnn_arch, seed=0), cnn_arch)
+    assert main(["learn", str(_config(tmp_path, start={"checkpoint": str(cnn)})), "-o", str(out),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "is a cnn with hidden layers [12]" in err and err.count("\n") == 1
 
 
 @pytest.mark.lava

@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from toolkit import ir
-from toolkit.config import LearnBackend, LearnConfig
+from toolkit.config import LearnBackend, LearnConfig, ModelKind
 from toolkit.data import Dataset, load_dataset
 from toolkit.errors import DataError
 
-__all__ = ["LearnRun", "learn", "learn_run", "start_graph", "write_learn_outputs"]
+__all__ = ["LearnRun", "learn", "learn_run", "start_spec", "write_learn_outputs"]
 
 
 @dataclass
@@ -80,15 +80,13 @@ def _learner(backend: LearnBackend, progress: bool) -> Callable[..., Any]:
 
 
 def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise: bool, *,
-              offline: ir.Graph | None = None, progress: bool = False) -> LearnRun:
-    """One on-chip learning run (see the module doc), from random weights or from ``offline``, the float graph of
-    the checkpoint in ``cfg.start`` (``start_graph``)."""
+              start: tuple[Any, dict[str, Any]] | None = None, progress: bool = False) -> LearnRun:
+    """One on-chip learning run (see the module doc), from random weights or from ``start``, the spec converted
+    from ``cfg.start``'s checkpoint and what to report of it (``start_spec``)."""
     from compilers.onchip import (
         OnChipFA,
         build_onchip_fa,
-        feedback_angle,
         forward_graph,
-        from_offline,
         noise_inputs,
         train_inputs,
         w_b_angle,
@@ -96,13 +94,13 @@ def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise:
     )
     from toolkit.backends.reference import simulate
 
-    start = time.perf_counter()
-    spec = OnChipFA(n_in=int(np.prod(train.shape)), n_classes=train.n_classes, seed=seed, **_spec_kwargs(cfg))
+    t0 = time.perf_counter()
     run = LearnRun(seed=seed, noise=noise)
-    if offline is not None:
-        spec = from_offline(offline, spec, _flat(train), percentile=cfg.start.percentile)
-        run.start = {"checkpoint": cfg.start.checkpoint, "hidden": spec.n_hidden, "vth_hidden": spec.vth_hidden,
-                     "vth_output": spec.vth_output, "feedback_register_angle": feedback_angle(offline, spec)}
+    if start is None:
+        spec = OnChipFA(n_in=int(np.prod(train.shape)), n_classes=train.n_classes, seed=seed, **_spec_kwargs(cfg))
+    else:
+        spec = replace(start[0], seed=seed)
+        run.start = dict(start[1])
     graph = build_onchip_fa(spec)
     x_test, y_test = _flat(test), test.y
     phases: list[tuple[str, dict[str, np.ndarray]]] = []
@@ -146,7 +144,7 @@ def learn_run(cfg: LearnConfig, train: Dataset, test: Dataset, seed: int, noise:
                 run.pass_accuracy.append(acc)
     graph = at(weights[-1])
     run.final = _final(cfg, forward_graph(graph), last, x_test, y_test, progress)
-    run.wall_s = time.perf_counter() - start
+    run.wall_s = time.perf_counter() - t0
     run.graph = graph
     return run
 
@@ -181,21 +179,32 @@ def learn(cfg: LearnConfig, *, progress: bool = True) -> list[LearnRun]:
         raise DataError(f"{cfg.data.dataset}: on-chip learning needs training and test samples "
                         f"(got {len(train)} and {len(test)})")
     variants = [cfg.noise.samples > 0] + ([False] if cfg.noise.samples > 0 and cfg.noise.compare else [])
-    offline = start_graph(cfg, train)
-    return [learn_run(cfg, train, test, seed, noise, offline=offline, progress=progress)
+    start = start_spec(cfg, train)
+    return [learn_run(cfg, train, test, seed, noise, start=start, progress=progress)
             for seed in cfg.seeds for noise in variants]
 
 
-def start_graph(cfg: LearnConfig, train: Dataset) -> ir.Graph | None:
-    """The float graph (front end ``from_torch``: weights, biases, each layer's rule and B) of ``cfg.start``'s
-    checkpoint, or None to start from random weights."""
+def start_spec(cfg: LearnConfig, train: Dataset) -> tuple[Any, dict[str, Any]] | None:
+    """The on-chip spec converted once from ``cfg.start``'s checkpoint (front end ``from_torch``, which keeps each
+    layer's B, then ``from_offline`` on the training set) and what the report says of it; None to start from random
+    weights. Each run then only sets its seed."""
     if cfg.start.checkpoint is None:
         return None
     from compilers.frontend import from_torch
+    from compilers.onchip import OnChipFA, feedback_angle, from_offline
+    from toolkit.errors import ConfigError
     from toolkit.training.checkpoint import load_checkpoint
 
-    model, _, _ = load_checkpoint(cfg.start.checkpoint)
-    return from_torch(model, (int(np.prod(train.shape)),))
+    model, arch, _ = load_checkpoint(cfg.start.checkpoint)
+    if arch.kind is not ModelKind.MLP or len(arch.hidden) != 1:
+        raise ConfigError(f"start.checkpoint: {cfg.start.checkpoint} is a {arch.kind.value} with hidden layers "
+                          f"{list(arch.hidden)}; the on-chip network continues an MLP with exactly one hidden layer "
+                          "(train one with model: {kind: mlp, hidden: [100]})")
+    offline = from_torch(model, arch.in_shape)
+    base = OnChipFA(n_in=int(np.prod(train.shape)), n_classes=train.n_classes, **_spec_kwargs(cfg))
+    spec = from_offline(offline, base, _flat(train), percentile=cfg.start.percentile)
+    return spec, {"checkpoint": cfg.start.checkpoint, "hidden": spec.n_hidden, "vth_hidden": spec.vth_hidden,
+                  "vth_output": spec.vth_output, "feedback_register_angle": feedback_angle(offline, spec)}
 
 
 def _curve_points(run: LearnRun) -> tuple[list[float], list[float]]:

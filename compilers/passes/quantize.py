@@ -257,22 +257,30 @@ def _choose_exponent(theta: float, base_scale: float, max_sum: float, exps: Expo
     return e
 
 
+def fit_bias(bias_v: np.ndarray, mant_max: int, exp_max: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """bias_mant · 2^bias_exp ≈ ``bias_v`` per neuron with the smallest exponent that fits (|mant| ≤ ``mant_max``,
+    exp in 0..``exp_max``); returns (mant clipped into range, exp, how many had to be clipped)."""
+    mag = np.abs(bias_v)
+    need = np.where(mag > mant_max, np.ceil(np.log2(np.maximum(mag, 1.0) / mant_max)), 0).astype(np.int32)
+    exp = np.clip(need, 0, exp_max).astype(np.int32)
+    mant = np.rint(bias_v / (2.0 ** exp))
+    clipped = int(np.sum(np.abs(mant) > mant_max))
+    return np.clip(mant, -mant_max, mant_max).astype(np.int32), exp, clipped
+
+
 def _quantize_bias(bias_v: np.ndarray, ctx: QuantContext, layer_name: str) -> tuple[np.ndarray, np.ndarray, int]:
     """bias_mant · 2^bias_exp ≈ bias_v per neuron; returns (mant, exp, number clipped)."""
     neu = ctx.hw.neuron
     mmax = neu.bias_mant_max
+    mant, exp, clipped = fit_bias(bias_v, mmax, neu.bias_exp_max)
     mag = np.abs(bias_v)
-    need = np.where(mag > mmax, np.ceil(np.log2(np.maximum(mag, 1.0) / mmax)), 0).astype(np.int32)
-    exp = np.clip(need, 0, neu.bias_exp_max).astype(np.int32)
-    mant = np.rint(bias_v / (2.0 ** exp))
-    clipped = int(np.sum(np.abs(mant) > mmax))
     if clipped and not ctx.allow_clipping:
         worst = float(mag.max())
         raise QuantizationError(
             f"layer {layer_name!r}: {clipped} bias value(s) up to {worst:.0f} exceed the largest "
             f"representable bias {mmax} * 2^{neu.bias_exp_max}; retrain with weight decay, lower the "
             f"threshold-balancing percentile, or pass allow_clipping=True (--allow-clipping) to clip them")
-    return np.clip(mant, -mmax, mmax).astype(np.int32), exp, clipped
+    return mant, exp, clipped
 
 
 def _quantize_bias_netx(bias_v: np.ndarray, ctx: QuantContext, layer_name: str) -> tuple[np.ndarray, np.ndarray, int]:

@@ -111,7 +111,9 @@ def load_graph(path: str | Path) -> Graph:
     return Graph(nodes=nodes, edges=edges, records=records)
 
 
-#: what reading a damaged zip member raises (a failed CRC-32, a broken deflate stream, a garbled header or flag)
+#: what reading a damaged zip member raises (a failed CRC-32, a broken deflate stream, a garbled header or flag:
+#: zipfile raises NotImplementedError for a compression method or version it does not know, RuntimeError for an
+#: encryption flag; every one of these was met by flipping single bits in tests/test_artefacts.py)
 _DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError)
 
 
