@@ -121,7 +121,8 @@ def _with_field(path, out, node: str, field: str, value):
 @pytest.mark.parametrize(("node", "field", "value"), [
     ("h", "vth", 1 << 17), ("h", "vth", -1), ("h", "du", 4096), ("h", "dv", -3), ("h", "vth", "150"),
     ("h", "vth", 1.5), ("h", "y1_impulse", 128), ("h", "y1_decay", 5000), ("err_pos", "dv", 70000),
-    ("o", "du", True),
+    ("o", "du", True), ("W1", "weight_exp", -100), ("W1", "weight_exp", 1.5), ("W2", "weight_exp", "0"),
+    ("B_pos", "weight_exp", 17), ("W1", "delay", -1), ("W2", "delay", 0.5),
 ])
 def test_a_network_file_with_a_neuron_field_out_of_its_register_is_refused_on_load(tmp_path, capsys, node, field,
                                                                                     value):
@@ -146,3 +147,24 @@ def test_bias_registers_out_of_range_are_refused_on_load(tmp_path):
     with pytest.raises(IRFormatError, match=r"LoihiLearningLIF 'h': bias_mant must be in -4096..4095, got values from"):
         load_network(path)
     load_network(ir.save_graph(g, tmp_path / "good.nfa"))
+
+
+@pytest.mark.parametrize(("node", "weight", "message"), [
+    ("W1", np.full((6, 16), 10**12, np.int64), r"weight registers must be in -256..255 \(8 bits \+ sign\), got values "
+                                                r"from 1000000000000"),
+    ("W2", np.full((3, 6), -257, np.int32), r"weight registers must be in -256..255"),
+    ("B_neg", np.full((6, 3), np.nan), r"weight contains NaN or infinite values"),
+    ("W1", np.full((6, 16), 1 + 1j), r"weight must hold integers \(quantised\) or floats, got dtype complex128"),
+])
+def test_synapse_weights_outside_the_registers_are_refused_on_load(tmp_path, node, weight, message):
+    """Issue 15: a network file's weights are range-checked on load: int64 weights of 10^12 (seen running
+    without complaint before) or NaN weights are refused in one line naming the node."""
+    from compilers.netdir import load_network
+
+    g = _graph()
+    syn = g.node(node)
+    bad = g.replace_nodes({node: syn.replace(weight=weight[: syn.weight.shape[0], : syn.weight.shape[1]])})
+    path = ir.save_graph(bad, tmp_path / "bad.nfa")
+    with pytest.raises(IRFormatError, match=rf"'{node}': {message}") as exc:
+        load_network(path)
+    assert "\n" not in str(exc.value)

@@ -162,10 +162,39 @@ def _input_problem(n: Input, in_shape: tuple[int, ...]) -> str | None:
     return None
 
 
+#: a quantised synapse's weight registers: Lava's 8 bits + sign (``PyDenseModelBitAcc``; the learning engine's
+#: ``clip_weights(num_bits=8)`` mixed sign, hw_configs/loihi2.yaml ``weight_min``/``weight_max``)
+_WEIGHT_RANGE = (-256, 255)
+#: the dendritic sum's shift: the widest any hardware config may declare (``toolkit.hw.SynapseFormat``'s bounds;
+#: the shipped ones say -7..7), so no network compiled for a valid config is refused on load; the quantiser checks
+#: the chosen chip's own range at compile time
+_WEIGHT_EXP_RANGE = (-16, 16)
+
+
+def _register_problem(n: Synapse) -> str | None:
+    """The weight registers and exponent a file can hold (checked on load, as the quantiser guarantees them at
+    compile time): an integer exponent in range; integer registers in 8 bits + sign, or float weights."""
+    exp = n.weight_exp
+    lo, hi = _WEIGHT_EXP_RANGE
+    if isinstance(exp, bool) or not isinstance(exp, (int, np.integer)) or not lo <= exp <= hi:
+        return f"weight_exp must be an integer in {lo}..{hi}, got {exp!r}"
+    if isinstance(n.delay, bool) or not isinstance(n.delay, (int, np.integer)) or n.delay < 0:
+        return f"delay must be an integer >= 0, got {n.delay!r}"
+    w = n.weight
+    if w.dtype.kind in "iu":
+        lo, hi = _WEIGHT_RANGE
+        if w.size and not (lo <= int(w.min()) and int(w.max()) <= hi):
+            return f"weight registers must be in {lo}..{hi} (8 bits + sign), got values from {int(w.min())} to " \
+                   f"{int(w.max())}"
+    elif w.dtype.kind != "f":   # finiteness of float arrays: _node_problem
+        return f"weight must hold integers (quantised) or floats, got dtype {w.dtype}"
+    return None
+
+
 def _feedback_problem(n: Synapse) -> str | None:
     if n.feedback is not None and n.rule is None:
         return "carries a feedback matrix but no learning rule"
-    return None
+    return _register_problem(n)
 
 
 @register_check(Dense)
@@ -196,6 +225,9 @@ def _conv_problem(n: Conv2d, in_shape: tuple[int, ...]) -> str | None:
         return f"kernel larger than the padded input {in_shape}"
     if n.bias is not None and n.bias.shape != (n.weight.shape[0],):
         return f"bias must have shape ({n.weight.shape[0]},), got {n.bias.shape}"
+    if n.quantized and n.weight_exp != 0:
+        return f"a quantised convolution has no exponent register (Lava's Conv model): weight_exp must be 0, " \
+               f"got {n.weight_exp!r}"
     return _feedback_problem(n)
 
 
