@@ -12,7 +12,7 @@ from compilers.frontend import from_torch
 from compilers.netdir import save_network
 from compilers.passes import CompileOptions, ConversionMode, pipeline_for, run_pipeline
 from toolkit import ir
-from toolkit.data.base import Dataset
+from toolkit.data import Dataset, DataSource
 from toolkit.training.checkpoint import load_checkpoint
 
 __all__ = ["compile_checkpoint", "compile_model", "compile_report"]
@@ -48,16 +48,16 @@ def compile_report(graph: ir.Graph, opts: CompileOptions, **extra: Any) -> dict[
 
 
 def compile_checkpoint(checkpoint: str | Path, calibration: Dataset, opts: CompileOptions,
-                       out_dir: str | Path | None = None, dataset: str | None = None,
-                       data_dir: str | Path | None = None) -> tuple[ir.Graph, dict[str, Any]]:
+                       out_dir: str | Path | None = None,
+                       source: DataSource | None = None) -> tuple[ir.Graph, dict[str, Any]]:
     """Compile the model in ``checkpoint``; if ``out_dir`` is given, write the network folder. The report records
-    the calibration ``dataset`` as it was named (a name or a ``.npz`` path) and its ``data_dir``, which ``nfa run``
-    and ``nfa verify`` then default to."""
+    the calibration data's ``source`` (the dataset as it was named, a name or a ``.npz`` path, its ``data_dir`` and
+    whether it is fed as ON/OFF channels), which ``nfa run``, ``verify`` and ``inspect`` then default to."""
     t0 = time.perf_counter()
     model, arch, _ = load_checkpoint(checkpoint)
     graph = compile_model(model, arch.in_shape, opts)
     report = compile_report(graph, opts, checkpoint=str(checkpoint), calibration=calibration.name,
-                            dataset=dataset, data_dir=None if data_dir is None else str(data_dir),
+                            **({} if source is None else source._asdict()),
                             compile_s=time.perf_counter() - t0)
     if out_dir is not None:
         save_network(out_dir, graph, report)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit import ir
+from toolkit.data import DataSource
 from toolkit.errors import IRFormatError
 from toolkit.fsutil import atomic_dir, write_json
 
@@ -63,13 +64,16 @@ def load_compile_report(net_dir: str | Path) -> dict[str, Any]:
     return data
 
 
-def network_dataset(net_dir: str | Path, data: str | None, data_dir: str | Path | None) -> tuple[str, str | None]:
-    """(dataset, data_dir) to evaluate a network on: the ones given, else those it was compiled on (its report's
-    ``dataset``, or for older reports the ``calibration`` name, and ``data_dir``), else the embedded digits."""
-    if data is not None:
-        return data, None if data_dir is None else str(data_dir)
+def network_dataset(net_dir: str | Path, data: str | None, data_dir: str | Path | None,
+                    onoff: bool = False) -> DataSource:
+    """The dataset to evaluate a network on: the one given, else the one it was compiled on (its report's
+    ``dataset``, or for older reports the ``calibration`` name, and ``data_dir``), else the embedded digits. The
+    ON/OFF encoding is a property of the network's input, so it follows the report (or ``onoff``) either way."""
     report = load_compile_report(net_dir)
+    onoff = onoff or report.get("onoff") is True
+    if data is not None:
+        return DataSource(data, None if data_dir is None else str(data_dir), onoff)
     name = next((report[k] for k in ("dataset", "calibration") if isinstance(report.get(k), str)), None)
     saved_dir = report.get("data_dir") if isinstance(report.get("data_dir"), str) else None
-    return name or "digits", str(data_dir) if data_dir is not None else saved_dir
+    return DataSource(name or "digits", str(data_dir) if data_dir is not None else saved_dir, onoff)
 

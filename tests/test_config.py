@@ -76,3 +76,24 @@ def test_layer_sizes_are_checked_before_building(tmp_path):
         arch_for(cfg, load_experiment_data(cfg)[0])
     with pytest.raises(ConfigError, match="data.train_limit: must be >= 1"):
         load_experiment(_write(tmp_path, "data: {dataset: digits, train_limit: 0}\n"))
+
+
+def test_relative_paths_resolve_from_the_config_file(tmp_path, monkeypatch):
+    """A config means the same files from any working directory: a .npz dataset, data_dir and the on-chip start
+    checkpoint are taken relative to the YAML file's folder (names like digits stay names)."""
+    from toolkit.config import load_learn_config
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "exp.yaml").write_text("data: {dataset: ../data/signals.npz, data_dir: idx}\n")
+    (folder / "learn.yaml").write_text("data: {dataset: digits}\nstart: {checkpoint: ~/runs/model.pt}\n")
+    (folder / "learn2.yaml").write_text("data: {dataset: digits, data_dir: /abs/idx}\nstart: {checkpoint: m.pt}\n")
+    monkeypatch.chdir(tmp_path.parent)   # anywhere but the config's folder
+    cfg = load_experiment(folder / "exp.yaml")
+    assert cfg.data.dataset == str((tmp_path / "data" / "signals.npz").resolve())
+    assert cfg.data.data_dir == str((folder / "idx").resolve())
+    learn = load_learn_config(folder / "learn.yaml")
+    assert learn.data.dataset == "digits" and learn.data.data_dir is None
+    assert learn.start.checkpoint == str(Path("~/runs/model.pt").expanduser())
+    learn2 = load_learn_config(folder / "learn2.yaml")
+    assert learn2.data.data_dir == "/abs/idx" and learn2.start.checkpoint == str((folder / "m.pt").resolve())

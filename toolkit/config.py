@@ -18,7 +18,7 @@ except ``data.dataset``; see ``examples/`` and docs/training.md)::
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from toolkit.schema import bounded, build, load_yaml_mapping
 
 __all__ = ["DataConfig", "ExperimentConfig", "LearnBackend", "LearnConfig", "MetricsConfig", "ModelConfig", "ModelKind",
            "NoiseConfig", "NoiseDistribution", "OnChipNetworkConfig", "OnChipNoiseConfig", "OnChipStartConfig",
-           "OptimizerKind", "TrainConfig", "load_experiment", "load_learn_config"]
+           "OptimizerKind", "TrainConfig", "load_experiment", "load_learn_config", "resolve_path"]
 
 
 class OptimizerKind(enum.Enum):
@@ -90,6 +90,9 @@ class DataConfig:
     data_dir: str | None = None
     train_limit: int | None = bounded(None, lo=1)   #: use only the first N training samples (quick runs)
     shape: tuple[int, ...] | None = None   #: view each sample with this shape, e.g. [1, 8, 8] for a CNN on digits
+    #: signed samples (a .npz of standardised signals, say) as two channels in [0, 1], ON = max(x, 0)/s and
+    #: OFF = max(−x, 0)/s (``toolkit.data.onoff``); compile, run, verify and inspect then feed them the same way
+    onoff: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,8 +141,25 @@ def _plain(v: Any) -> Any:
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
-    """Read and validate the experiment config in ``path`` (errors name the file and key path)."""
-    return build(ExperimentConfig, load_yaml_mapping(path), source=str(path))
+    """Read and validate the experiment config in ``path`` (errors name the file and key path). Relative paths in
+    it (a ``.npz`` dataset, ``data_dir``) resolve from the config file's folder, not the working directory."""
+    cfg = build(ExperimentConfig, load_yaml_mapping(path), source=str(path))
+    return replace(cfg, data=_resolve_data(cfg.data, Path(path).parent))
+
+
+def resolve_path(value: str, base: Path) -> str:
+    """``value`` (``~`` expanded) as an absolute path, relative paths taken from ``base``: so a config means the
+    same files whichever folder ``nfa`` runs in, and the absolute path recorded in a checkpoint or report stays
+    meaningful when it is read from elsewhere."""
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _resolve_data(data: DataConfig, base: Path) -> DataConfig:
+    """Dataset names (``digits``) stay names; a ``.npz`` dataset path and ``data_dir`` resolve from ``base``."""
+    dataset = resolve_path(data.dataset, base) if data.dataset.endswith(".npz") else data.dataset
+    data_dir = None if data.data_dir is None else resolve_path(data.data_dir, base)
+    return replace(data, dataset=dataset, data_dir=data_dir)
 
 
 def experiment_from_dict(d: dict[str, Any], *, source: str = "<checkpoint>") -> ExperimentConfig:
@@ -230,6 +250,9 @@ class LearnConfig:
 def load_learn_config(path: str | Path) -> LearnConfig:
     """Read and validate an ``nfa learn`` config (errors name the file and key path)."""
     cfg = build(LearnConfig, load_yaml_mapping(path), source=str(path))
+    base = Path(path).parent   # relative paths resolve from the config's folder, as in load_experiment
+    checkpoint = None if cfg.start.checkpoint is None else resolve_path(cfg.start.checkpoint, base)
+    cfg = replace(cfg, data=_resolve_data(cfg.data, base), start=replace(cfg.start, checkpoint=checkpoint))
     if not cfg.seeds or any(not 0 <= s < 2**31 for s in cfg.seeds):
         from toolkit.errors import ConfigError
 

@@ -171,7 +171,7 @@ def _final(cfg: LearnConfig, fwd: ir.Graph, ref: Any, x: np.ndarray, y: np.ndarr
 
 def learn(cfg: LearnConfig, *, progress: bool = True) -> list[LearnRun]:
     """Every run of ``cfg``: each seed with the noise phase if it has one, and without it if ``noise.compare``."""
-    train, test = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir)
+    train, test = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir, onoff=cfg.data.onoff)
     if cfg.data.train_limit:
         train = train.take(cfg.data.train_limit)
     test = test.take(cfg.test_limit)

@@ -10,7 +10,7 @@ import numpy as np
 
 from toolkit import ir
 from toolkit.backends import Backend, RunResult, run_backend
-from toolkit.data import Dataset, load_dataset
+from toolkit.data import Dataset, DataSource, load_dataset
 
 __all__ = ["Evaluation", "run"]
 
@@ -39,19 +39,22 @@ class Evaluation:
                 "scores": np.asarray(self.result.scores).tolist()}
 
 
-def _dataset(data: Dataset | str | Path, data_dir: str | Path | None) -> Dataset:
+def _dataset(data: Dataset | DataSource | str | Path, data_dir: str | Path | None) -> Dataset:
     if isinstance(data, Dataset):
         return data
+    if isinstance(data, DataSource):
+        return data.load()[1]
     return load_dataset(str(data), data_dir=data_dir)[1]
 
 
-def run(net: ir.Graph | str | Path, data: Dataset | str | Path = "digits", *,
+def run(net: ir.Graph | str | Path, data: Dataset | DataSource | str | Path = "digits", *,
         backend: Backend | str = Backend.REFERENCE, limit: int | None = None,
         timesteps: int | None = None, data_dir: str | Path | None = None,
         progress: bool = False) -> Evaluation:
     """Evaluate ``net`` (a graph or compiled network folder) on ``data``'s test split.
 
-    ``data`` is a ``Dataset``, a dataset name (``digits``, ``fashion-mnist``, ...) or a path.
+    ``data`` is a ``Dataset``, a ``DataSource`` (``compilers.netdir.network_dataset``: the one it was compiled on),
+    a dataset name (``digits``, ``fashion-mnist``, ...) or a path.
     """
     from compilers.netdir import load_network
 

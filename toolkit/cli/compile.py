@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toolkit.data import DataSource
 
 HELP = "compile a checkpoint into a quantised, core-mapped network for a chip"
 
@@ -39,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "else digits)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the dataset's files (default: the training config's data_dir)")
+    p.add_argument("--onoff", action="store_true",
+                   help="signed samples as ON/OFF input channels (default: as the checkpoint was trained)")
     p.add_argument("--calibration-samples", type=int, default=2000, help="training images used to balance")
     p.add_argument("--allow-clipping", action="store_true", help="clip unrepresentable values instead of failing")
     p.add_argument("--netx-compatible", action="store_true",
@@ -46,28 +52,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "weight exponent 0, biases in steps of 64; needs --mode rate, --reset zero, binary input")
 
 
-def _trained_on(checkpoint: Path, data: str | None, data_dir: Path | None) -> tuple[str, str | None]:
-    """(dataset, data_dir) to calibrate on: the ones given, else the checkpoint's training data, else digits."""
-    if data is not None:
-        return data, None if data_dir is None else str(data_dir)
+def _trained_on(checkpoint: Path, data: str | None, data_dir: Path | None, onoff: bool) -> DataSource:
+    """The dataset to calibrate on: the one given, else the checkpoint's training data, else digits; ON/OFF
+    channels if asked or if the network was trained on them (its input expects them either way)."""
+    from toolkit.data import DataSource
     from toolkit.training.checkpoint import load_checkpoint
 
     _, _, ckpt = load_checkpoint(checkpoint)
     cfg_data = (ckpt.get("config") or {}).get("data") or {}
+    onoff = onoff or cfg_data.get("onoff") is True
+    if data is not None:
+        return DataSource(data, None if data_dir is None else str(data_dir), onoff)
     name = ckpt.get("dataset") if isinstance(ckpt.get("dataset"), str) else None
+    if isinstance(cfg_data.get("dataset"), str) and cfg_data["dataset"].endswith(".npz"):
+        name = cfg_data["dataset"]   # the path, not the name the loader gave it (the file's stem)
     saved_dir = cfg_data.get("data_dir") if isinstance(cfg_data.get("data_dir"), str) else None
-    return name or "digits", str(data_dir) if data_dir is not None else saved_dir
+    return DataSource(name or "digits", str(data_dir) if data_dir is not None else saved_dir, onoff)
 
 
 def run(a: argparse.Namespace) -> int:
     from compilers.driver import compile_checkpoint
     from compilers.passes import CompileOptions, ConversionMode
-    from toolkit.data import load_dataset
     from toolkit.hw import load_hw
     from toolkit.ir import Encoding, ResetMode
 
-    data, data_dir = _trained_on(a.checkpoint, a.data, a.data_dir)
-    train, _ = load_dataset(data, data_dir=data_dir)
+    src = _trained_on(a.checkpoint, a.data, a.data_dir, a.onoff)
+    train, _ = src.load()
     calib = train.take(a.calibration_samples)
     opts = CompileOptions(hw=load_hw(a.hw), calibration=calib.x, mode=ConversionMode(a.mode),
                           percentile=a.percentile, reset=ResetMode(a.reset),
@@ -75,7 +85,7 @@ def run(a: argparse.Namespace) -> int:
                           timesteps=a.timesteps, allow_clipping=a.allow_clipping,
                           delta_threshold=a.delta_threshold, cum_error=a.cum_error, message_bits=a.message_bits,
                           netx_compatible=a.netx_compatible)
-    _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out, dataset=data, data_dir=data_dir)
+    _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out, source=src)
     m = report["mapping"]
     print(f"compiled {a.checkpoint} for {report['hw']} ({report['mode']}, T={report['timesteps']}): "
           f"{m['cores']} cores on {m['chips']} chip(s) of {m['board']} "

@@ -42,13 +42,12 @@ def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, s
     from compilers.netdir import network_dataset
     from toolkit import ir
     from toolkit.backends.reference import simulate
-    from toolkit.data import load_dataset
     from toolkit.errors import DataError
 
     if a.data == "none":
         return None
-    data, data_dir = network_dataset(a.net, a.data, a.data_dir)
-    test = load_dataset(data, data_dir=data_dir)[1].take(a.limit)
+    src = network_dataset(a.net, a.data, a.data_dir)
+    data, test = src.dataset, src.load()[1].take(a.limit)
     inp = graph.of_type(ir.Input)[0]
     if int(np.prod(test.shape)) != int(np.prod(inp.shape)):
         raise DataError(f"dataset {data!r} has samples of shape {test.shape} but the network's input is "

@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="dataset name or path (default: the one the network was compiled on, else digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
+    p.add_argument("--onoff", action="store_true",
+                   help="feed signed samples as ON/OFF channels (default: as the network was compiled)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
     p.add_argument("--timesteps", "-T", type=int, default=None, help="override the compiled timesteps")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
@@ -33,11 +35,11 @@ def run(a: argparse.Namespace) -> int:
     ok, reason = backend_status(Backend(a.backend))  # before loading anything: fail fast and honestly
     if not ok:
         raise BackendUnavailableError(reason)
-    data, data_dir = network_dataset(a.net, a.data, a.data_dir)
-    ev = evaluate(a.net, data, backend=a.backend, limit=a.limit, timesteps=a.timesteps, data_dir=data_dir,
-                  progress=not a.no_progress)
+    src = network_dataset(a.net, a.data, a.data_dir, a.onoff)
+    ev = evaluate(a.net, src, backend=a.backend, limit=a.limit, timesteps=a.timesteps, progress=not a.no_progress)
+    data = src.dataset + (" (ON/OFF)" if src.onoff else "")
     print(f"{ev.backend}: accuracy {ev.accuracy:.4f} on {ev.n} {data} test images, {ev.timesteps} timesteps per "
           f"sample, {ev.wall_s:.2f} s wall time")
     if a.json is not None:
-        write_json(a.json, {**ev.to_json(), "dataset": data, **ev.per_sample()})
+        write_json(a.json, {**ev.to_json(), "dataset": src.dataset, "onoff": src.onoff, **ev.per_sample()})
     return 0

@@ -46,11 +46,10 @@ def run(a: argparse.Namespace) -> int:
     from toolkit import ir
     from toolkit.backends.lava_sim import run_lava
     from toolkit.backends.reference import simulate
-    from toolkit.data import load_dataset
 
     graph = load_network(a.net)
-    data, data_dir = network_dataset(a.net, a.data, a.data_dir)
-    test = load_dataset(data, data_dir=data_dir)[1].take(a.limit)
+    src = network_dataset(a.net, a.data, a.data_dir)
+    test = src.load()[1].take(a.limit)
     groups = [n.name for n in graph.nodes if isinstance(n, ir.NeuronGroup)]
     ref = simulate(graph, test.x, timesteps=a.timesteps, record=groups)
     lava = run_lava(graph, test.x, timesteps=a.timesteps, record=groups, progress=False)

@@ -3,8 +3,9 @@
 Required arrays: ``x`` (N, ...) and ``y`` (N,) integer labels 0..K−1. Optional: ``x_test``
 and ``y_test`` (otherwise a stratified ``test_fraction`` of x is held out, fixed by the
 seed) and ``n_classes`` (otherwise max label + 1). Pixels are unsigned bytes (divided by
-255) or floats already in [0, 1] (anything else is refused, never clipped). Images stored
-as (N, H, W) get a channel axis, (N, 1, H, W), like the IDX datasets.
+255) or floats already in [0, 1] (anything else is refused, never clipped); with ``signed``
+(the ON/OFF encoding, ``toolkit.data.onoff``) any finite floats, e.g. standardised signals.
+Images stored as (N, H, W) get a channel axis, (N, 1, H, W), like the IDX datasets.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from toolkit.errors import DataError, DatasetNotFoundError
 __all__ = ["load_npz"]
 
 
-def load_npz(path: Path, *, seed: int = 0, test_fraction: float = 0.2) -> tuple[Dataset, Dataset]:
-    """(train, test) from the ``.npz`` file ``path`` (format above)."""
+def load_npz(path: Path, *, seed: int = 0, test_fraction: float = 0.2,
+             signed: bool = False) -> tuple[Dataset, Dataset]:
+    """(train, test) from the ``.npz`` file ``path`` (format above); ``signed`` admits float samples of any finite
+    value (the caller then maps them into [0, 1], as ``toolkit.data.onoff`` does)."""
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: no such file (a .npz with arrays x and y, optionally x_test, y_test)")
     try:
@@ -31,9 +34,9 @@ def load_npz(path: Path, *, seed: int = 0, test_fraction: float = 0.2) -> tuple[
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise DataError(f"{path}: missing array(s) {', '.join(missing)} (found: {', '.join(sorted(arrays)) or 'none'})")
-    x, y = _pixels(path, "x", arrays["x"]), _labels(path, "y", arrays["y"])
+    x, y = _pixels(path, "x", arrays["x"], signed), _labels(path, "y", arrays["y"])
     if "x_test" in arrays and "y_test" in arrays:
-        xt, yt = _pixels(path, "x_test", arrays["x_test"]), _labels(path, "y_test", arrays["y_test"])
+        xt, yt = _pixels(path, "x_test", arrays["x_test"], signed), _labels(path, "y_test", arrays["y_test"])
     else:
         x, y, xt, yt = _split(x, y, seed, test_fraction)
     n_classes = int(arrays["n_classes"]) if "n_classes" in arrays else int(max(y.max(initial=0), yt.max(initial=0))) + 1
@@ -41,13 +44,16 @@ def load_npz(path: Path, *, seed: int = 0, test_fraction: float = 0.2) -> tuple[
     return Dataset(name=name, x=x, y=y, n_classes=n_classes), Dataset(name=name, x=xt, y=yt, n_classes=n_classes)
 
 
-def _pixels(path: Path, key: str, a: np.ndarray) -> np.ndarray:
+def _pixels(path: Path, key: str, a: np.ndarray, signed: bool) -> np.ndarray:
     if a.dtype == np.uint8:
         out = a.astype(np.float32) / 255.0
     elif np.issubdtype(a.dtype, np.floating):
-        if a.size and (float(a.min()) < 0.0 or float(a.max()) > 1.0):
+        if a.size and not np.isfinite(a).all():
+            raise DataError(f"{path}: {key} holds NaN or infinite values; remove or impute them")
+        if not signed and a.size and (float(a.min()) < 0.0 or float(a.max()) > 1.0):
             raise DataError(f"{path}: {key} has values in [{a.min():g}, {a.max():g}]; scale them to [0, 1] "
-                            "(or store unsigned bytes 0..255)")
+                            "(or store unsigned bytes 0..255), or for signed data (e.g. standardised signals) "
+                            "set data.onoff: true (--onoff) to feed each value as an ON and an OFF channel")
         out = a.astype(np.float32)
     else:
         raise DataError(f"{path}: {key} must be uint8 or float in [0, 1], got {a.dtype}")

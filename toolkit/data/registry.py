@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from toolkit.data.base import Dataset
 from toolkit.data.digits import load_digits
 from toolkit.data.idx import load_idx_dataset
 from toolkit.data.npz import load_npz
+from toolkit.data.onoff import onoff_split
 from toolkit.errors import DataError, DatasetNotFoundError
 
-__all__ = ["DATASETS", "FASHION_MNIST_DIR", "dataset_names", "load_dataset"]
+__all__ = ["DATASETS", "FASHION_MNIST_DIR", "DataSource", "dataset_names", "load_dataset"]
 
 Loader = Callable[..., tuple[Dataset, Dataset]]
 
@@ -67,12 +69,29 @@ def dataset_names() -> list[str]:
     return sorted([*DATASETS, *_ALIASES])
 
 
-def load_dataset(name: str, *, data_dir: str | Path | None = None, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """Load a dataset by name (see ``DATASETS``) or from a ``.npz`` path; returns (train, test)."""
+def load_dataset(name: str, *, data_dir: str | Path | None = None, seed: int = 0,
+                 onoff: bool = False) -> tuple[Dataset, Dataset]:
+    """Load a dataset by name (see ``DATASETS``) or from a ``.npz`` path; returns (train, test). ``onoff``: signed
+    samples (a ``.npz`` of any finite floats) as ON and OFF channels in [0, 1] (``toolkit.data.onoff``)."""
     if name.endswith(".npz"):
-        return load_npz(Path(name), seed=seed)
-    loader = DATASETS.get(_ALIASES.get(name, name))
-    if loader is None:
-        raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())} "
-                        "or give the path of a .npz file")
-    return loader(data_dir=Path(data_dir) if data_dir is not None else None, seed=seed)
+        train, test = load_npz(Path(name), seed=seed, signed=onoff)
+    else:
+        loader = DATASETS.get(_ALIASES.get(name, name))
+        if loader is None:
+            raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(dataset_names())} "
+                            "or give the path of a .npz file")
+        train, test = loader(data_dir=Path(data_dir) if data_dir is not None else None, seed=seed)
+    if onoff:
+        train, test, _ = onoff_split(train, test)
+    return train, test
+
+
+class DataSource(NamedTuple):
+    """A dataset as a run names it (and records it: checkpoints, compile reports), loadable again later."""
+
+    dataset: str
+    data_dir: str | None = None
+    onoff: bool = False
+
+    def load(self, seed: int = 0) -> tuple[Dataset, Dataset]:
+        return load_dataset(self.dataset, data_dir=self.data_dir, seed=seed, onoff=self.onoff)

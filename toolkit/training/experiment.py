@@ -57,7 +57,7 @@ class ExperimentResult:
 
 
 def load_experiment_data(cfg: ExperimentConfig) -> tuple[Dataset, Dataset]:
-    train, test = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir, seed=cfg.seed)
+    train, test = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir, seed=cfg.seed, onoff=cfg.data.onoff)
     if cfg.data.shape is not None:
         train, test = train.with_shape(cfg.data.shape), test.with_shape(cfg.data.shape)
     return train.take(cfg.data.train_limit), test
