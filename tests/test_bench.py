@@ -82,6 +82,17 @@ def test_speed_prints_every_rule_ratio_to_bp(tmp_path, capsys):
     assert [r["network"] for r in res] == ["mlp", "cnn"]
     assert res[0]["rules"]["bp"]["ratio_to_bp"] == pytest.approx(1.0)
     assert all(v["steps_per_s"] > 0 for v in res[1]["rules"].values())
+    assert res[0]["device"].startswith("cpu (") and "on cpu (1 threads)" in out   # which device ran, said
+
+
+def test_speed_on_cuda_without_a_gpu_is_one_line_not_a_fallback(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["bench", "speed", "--network", "mlp", "--steps", "1", "--rounds", "1", "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--device cuda: CUDA is not available" in err
 
 
 def test_bench_registry_lists_every_benchmark_module():

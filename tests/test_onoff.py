@@ -51,7 +51,7 @@ def test_signed_npz_is_refused_without_onoff_and_the_error_says_how(tmp_path):
         load_dataset(str(path))
     assert "\n" not in str(exc.value)
     train, test = load_dataset(str(path), onoff=True)
-    assert train.shape == (16,) and 0 <= train.x.min() and train.x.max() == 1.0
+    assert train.shape == (16,) and train.x.min() >= 0 and train.x.max() == 1.0
     nan = tmp_path / "nan.npz"
     np.savez(nan, x=np.full((4, 2), np.nan, np.float32), y=np.zeros(4, np.int64))
     with pytest.raises(DataError, match="NaN or infinite"):

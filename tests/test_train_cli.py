@@ -42,7 +42,8 @@ def test_train_writes_checkpoint_metrics_and_plots(tmp_path, capsys):
 
     recs = [json.loads(line, parse_constant=strict) for line in (out / "metrics.jsonl").read_text().splitlines()]
     phases = [r["phase"] for r in recs]
-    assert phases[0] == "init" and "noise" in phases and "after_noise" in phases
+    assert phases[:2] == ["device", "init"] and "noise" in phases and "after_noise" in phases
+    assert recs[0]["device"].startswith("cpu (") and recs[0]["resumed"] is False   # --device cpu, the default
     data = [r for r in recs if r["phase"] == "data"]
     assert [r["epoch"] for r in data] == [0, 1, 2, 3]
     layers = data[-1]["layers"]
@@ -55,7 +56,7 @@ def test_train_writes_checkpoint_metrics_and_plots(tmp_path, capsys):
     model, arch, _ = load_checkpoint(out / "model.pt")
     assert arch.hidden == (16, 12)
     text = capsys.readouterr().out
-    assert "test accuracy" in text and "linear2" in text
+    assert "test accuracy" in text and "linear2" in text and "trained on cpu (" in text
 
 
 def test_existing_run_is_not_overwritten_without_resume(tmp_path, capsys):

@@ -138,3 +138,46 @@ def test_noise_pretraining_lowers_teaching_signal_angle(seed, digits):
     after = signal_angles(model, x, y)
     assert all(80.0 < a < 100.0 for a in before)
     assert all(a < b - 15.0 for a, b in zip(after, before, strict=True))
+
+
+def test_device_option_resolves_honestly():
+    """--device: cpu always; auto picks CUDA only when torch sees a GPU; cuda without one is a one-line error
+    (never a silent fall-back); nonsense is named."""
+    import torch
+
+    from toolkit.errors import BackendUnavailableError, ConfigError
+    from toolkit.training.device import describe_device, resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert describe_device(torch.device("cpu")).startswith("cpu (")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailableError, match=r"--device cuda: CUDA is not available \(.*use --device cpu"):
+            resolve_device("cuda")
+    for bad in ("gpu", "cuda:x", "CPU"):
+        with pytest.raises(ConfigError, match="--device"):
+            resolve_device(bad)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.parametrize("rule", ["bp", "fa", "brsf", "wm", "pc-fa"])
+def test_training_on_cuda_matches_the_cpu_to_float_tolerance(rule):
+    """On a GPU machine: the same seed gives the same draws (generators stay on the CPU) and weights equal to the
+    CPU's within float tolerance after a noise phase and an epoch."""
+    import torch
+
+    from toolkit.config import NoiseConfig, TrainConfig
+    from toolkit.data import load_dataset
+    from toolkit.training import Arch, Rule, build_model, fit, pretrain_on_noise
+
+    train, test = load_dataset("digits")
+    train, test = train.take(256), test.take(64)
+    arch = Arch(in_shape=train.shape, hidden=(32,), n_classes=10, rule=Rule(rule))
+    out = []
+    for device in ("cpu", "cuda"):
+        model = build_model(arch, seed=0).to(device)
+        pretrain_on_noise(model, arch.in_shape, 10, NoiseConfig(steps=20, pool_size=100), seed=0, progress=False)
+        fit(model, train, test, TrainConfig(epochs=1), seed=0, progress=False)
+        out.append({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    for k, v in out[0].items():
+        torch.testing.assert_close(out[1][k], v, rtol=1e-3, atol=1e-4, msg=k)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import torch
+
     from toolkit.training import Arch
 
 __all__ = ["add_arguments", "measure", "run"]
@@ -36,20 +38,21 @@ def _arch(kind: str, rule: str, hidden: tuple[int, ...]) -> Arch:
 
 
 class _Stepper:
-    def __init__(self, arch: Arch, batch: int) -> None:
+    def __init__(self, arch: Arch, batch: int, device: torch.device) -> None:
         import torch
 
         from toolkit.config import OptimizerKind
         from toolkit.training import RuleStepper, build_model
         from toolkit.training.trainer import make_gradient_step, make_optimizer
 
-        self.model = build_model(arch, seed=0)
+        self.model = build_model(arch, seed=0).to(device)
+        self.device = device
         self.opt = make_optimizer(self.model, OptimizerKind.ADAM, 1e-3)
         self.rule_step = RuleStepper(self.model, seed=0)
         self.grads = make_gradient_step(self.model)
         gen = torch.Generator().manual_seed(0)
-        self.x = torch.rand((batch, *arch.in_shape), generator=gen)
-        self.y = torch.randint(0, arch.n_classes, (batch,), generator=gen)
+        self.x = torch.rand((batch, *arch.in_shape), generator=gen).to(device)
+        self.y = torch.randint(0, arch.n_classes, (batch,), generator=gen).to(device)
 
     def run(self, n: int) -> float:
         t0 = time.perf_counter()
@@ -59,17 +62,26 @@ class _Stepper:
             self.opt.step()
             if self.rule_step.active:
                 self.rule_step()
+        if self.device.type == "cuda":   # kernels run asynchronously: time them, not their launches
+            import torch
+
+            torch.cuda.synchronize(self.device)
         return time.perf_counter() - t0
 
 
 def measure(kind: str = "mlp", *, hidden: tuple[int, ...] = (256, 256), batch: int = 64, steps: int = 50,
-            rounds: int = 7, rules: tuple[str, ...] = RULES, threads: int | None = None) -> dict[str, Any]:
-    """Steps per second and the ratio of step time to BP's for every rule (medians over rounds)."""
+            rounds: int = 7, rules: tuple[str, ...] = RULES, threads: int | None = None,
+            device: str = "cpu") -> dict[str, Any]:
+    """Steps per second and the ratio of step time to BP's for every rule (medians over rounds), on ``device``
+    (``cpu``, ``cuda[:N]`` or ``auto``)."""
     import torch
 
+    from toolkit.training.device import describe_device, resolve_device
+
+    dev = resolve_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
-    steppers = {r: _Stepper(_arch(kind, r, hidden), batch) for r in rules}
+    steppers = {r: _Stepper(_arch(kind, r, hidden), batch, dev) for r in rules}
     for s in steppers.values():
         s.run(5)  # warm-up: allocator, Adam state, threads
     times: dict[str, list[float]] = {r: [] for r in rules}
@@ -84,7 +96,7 @@ def measure(kind: str = "mlp", *, hidden: tuple[int, ...] = (256, 256), batch: i
         out[r] = {"steps_per_s": 1.0 / statistics.median(times[r]), "ratio_to_bp": statistics.median(ratios),
                   "ratio_min": min(ratios), "ratio_max": max(ratios)}
     return {"network": kind, "hidden": list(hidden), "batch": batch, "steps_per_round": steps, "rounds": rounds,
-            "threads": torch.get_num_threads(), "rules": out}
+            "threads": torch.get_num_threads(), "device": describe_device(dev), "rules": out}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,6 +110,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1; 0 = torch's choice). One thread gives stable figures on a "
                         "shared 2-core machine")
+    p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda",
+                   help="where the steps run: cpu (default), cuda[:N] (an error if there is none) or auto")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
 
 
@@ -130,10 +144,10 @@ def run(a: argparse.Namespace) -> int:
     results = []
     for kind in kinds:
         res = measure(kind, hidden=hidden, batch=a.batch, steps=a.steps, rounds=a.rounds, rules=rules,
-                      threads=a.threads or None)
+                      threads=a.threads or None, device=a.device)
         results.append(res)
         net = f"MLP 784-{'-'.join(map(str, hidden))}-10" if kind == "mlp" else "CNN 1x28x28 conv16-conv32-128-10"
-        print(f"{net}, batch {a.batch}, Adam, {res['threads']} threads; median of {a.rounds} interleaved rounds "
+        print(f"{net}, batch {a.batch}, Adam, on {res['device']}; median of {a.rounds} interleaved rounds "
               f"of {a.steps} steps")
         print(f"  {'rule':6s} {'steps/s':>9s} {'time vs BP':>11s} {'(min-max)':>13s}")
         for r, v in res["rules"].items():

@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder from its last.pt")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's choice; 1 is fastest for small networks on a busy machine)")
+    p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda",
+                   help="where to train: cpu (default), cuda (or cuda:N; an error if there is none) or auto (cuda if "
+                        "torch sees a GPU, else cpu); the device used is printed and logged")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -32,13 +35,13 @@ def run(a: argparse.Namespace) -> int:
 
     cfg = load_experiment(a.config)
     out = a.out if a.out is not None else Path("runs") / a.config.stem
-    res = run_experiment(cfg, out, resume=a.resume, progress=not a.no_progress)
+    res = run_experiment(cfg, out, resume=a.resume, progress=not a.no_progress, device=a.device)
     last = res.history[-1]
     first = res.history[1] if len(res.history) > 1 else last
     resumed = f" (resumed after epoch {res.resumed_from})" if res.resumed_from is not None else ""
     print(f"{cfg.data.dataset}, rule {cfg.rule.value}{' + noise' if cfg.noise.steps else ''}: "
           f"test accuracy {last['test_acc']:.4f} after {last['epoch']} epochs "
-          f"(after epoch 1: {first['test_acc']:.4f}){resumed}")
+          f"(after epoch 1: {first['test_acc']:.4f}){resumed}; trained on {res.device}")
     for row in last.get("layers", []):
         wb = "-" if row["angle_wb"] is None else f"{row['angle_wb']:.1f}°"
         dl = "-" if row["angle_delta"] is None else f"{row['angle_delta']:.1f}°"

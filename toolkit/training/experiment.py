@@ -33,6 +33,7 @@ from toolkit.data import Dataset, load_dataset
 from toolkit.errors import CheckpointError, ConfigError
 from toolkit.fsutil import atomic_write, write_json
 from toolkit.training.checkpoint import save_checkpoint
+from toolkit.training.device import describe_device, resolve_device
 from toolkit.training.metrics import layer_metrics
 from toolkit.training.models import Arch, build_model
 from toolkit.training.noise import pretrain_on_noise
@@ -54,6 +55,7 @@ class ExperimentResult:
     history: list[dict[str, Any]]
     records: list[dict[str, Any]] = field(default_factory=list)
     resumed_from: int | None = None
+    device: str = "cpu"   #: what trained it (``describe_device``)
 
 
 def load_experiment_data(cfg: ExperimentConfig) -> tuple[Dataset, Dataset]:
@@ -97,15 +99,18 @@ class _Log:
 
 
 def run_experiment(cfg: ExperimentConfig, out: str | Path, *, resume: bool = False,
-                   progress: bool = True) -> ExperimentResult:
-    """Run ``cfg`` into the folder ``out`` (see the module docstring); resume from ``out/last.pt``."""
+                   progress: bool = True, device: str = "cpu") -> ExperimentResult:
+    """Run ``cfg`` into the folder ``out`` (see the module docstring); resume from ``out/last.pt``. ``device``:
+    ``cpu``, ``cuda[:N]`` or ``auto`` (``toolkit.training.device``); recorded in ``metrics.jsonl``."""
     out = Path(out)
+    dev = resolve_device(device)   # before any work: a missing GPU fails at once
     train, test = load_experiment_data(cfg)
     arch = arch_for(cfg, train)
     state = _resume_state(cfg, out) if resume else _fresh(out)
     write_json(out / "config.json", cfg.to_dict())
-    model = build_model(arch, seed=cfg.seed)
+    model = build_model(arch, seed=cfg.seed).to(dev)   # built (and its draws made) on the CPU, then moved
     log = _Log(out / "metrics.jsonl", state.get("metrics"))
+    log.add({"phase": "device", "device": describe_device(dev), "resumed": bool(state)})
     x, y = _tensors(train.take(cfg.metrics.probe_size))
     probe = (x, y)
     if state:
@@ -138,7 +143,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, *, resume: bool = Fal
                     dataset=cfg.data.dataset, seed=cfg.seed)
     _plots(out, history, log.records, cfg)
     return ExperimentResult(out=out, arch=arch, history=history, records=log.records,
-                            resumed_from=start if state else None)
+                            resumed_from=start if state else None, device=describe_device(dev))
 
 
 def _fresh(out: Path) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from toolkit.training.device import device_of
 from toolkit.training.models import rule_layers
 from toolkit.training.modules import RuleConv2d, feedback_angle_pair, transport_backward
 from toolkit.training.pc import InferenceLearner, learns_by_inference
@@ -118,6 +119,8 @@ def teaching_signals(model: nn.Module, x: Tensor, y: Tensor, *, exact: bool = Fa
 
 def signal_angles(model: nn.Module, x: Tensor, y: Tensor) -> list[float]:
     """∠(δ_l^rule, δ_l^BP) on the batch (x, y) for every rule layer below the output."""
+    device = device_of(model)
+    x, y = x.to(device), y.to(device)
     rule = teaching_signals(model, x, y)
     bp = teaching_signals(model, x, y, exact=True)
     return [angle_deg(a, b) for a, b in zip(rule[:-1], bp[:-1], strict=True)]

@@ -85,7 +85,7 @@ class _RuleLayer(nn.Module):
         if self.rule is Rule.FRSF:
             return Fn.sign_feedback(self.weight, _required(self.magnitude))
         if self.rule is Rule.BRSF and self.training:
-            m = torch.rand(self.weight.shape, generator=self._draws) * (2.0 * self.sign_scale)
+            m = torch.rand(self.weight.shape, generator=self._draws).to(self.weight.device) * (2.0 * self.sign_scale)
             return Fn.sign_feedback(self.weight, m)
         return Fn.sign_feedback(self.weight, self.sign_scale)
 

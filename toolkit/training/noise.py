@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from toolkit.config import NoiseConfig, NoiseDistribution
 from toolkit.rules import RuleOptions
+from toolkit.training.device import device_of
 from toolkit.training.metrics import weight_feedback_angles
 from toolkit.training.rulestep import RuleStepper
 from toolkit.training.trainer import make_gradient_step, make_optimizer
@@ -71,8 +72,10 @@ def pretrain_on_noise(model: nn.Module, in_shape: tuple[int, ...], n_classes: in
     source = _NoiseSource(cfg, in_shape, n_classes, gen)
     running, count = 0.0, 0
     steps = tqdm(range(1, cfg.steps + 1), desc="noise", disable=None if progress else True, leave=False, unit="step")
+    device = device_of(model)
     for step in steps:
-        x, y = source.next()
+        x, y = source.next()   # drawn on the CPU (the same stream on any device), then moved
+        x, y = x.to(device), y.to(device)
         opt.zero_grad(set_to_none=True)
         _, loss = grads(x, y)
         opt.step()

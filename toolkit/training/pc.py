@@ -199,7 +199,7 @@ def _conv_transposed(layer: RuleConv2d, eps: Tensor, a: Tensor, kernel: Tensor, 
 def _output_error(mu: Tensor, y: Tensor) -> Tensor:
     """ε_L = onehot(y) − softmax(μ_L): the clamped output's error under cross-entropy."""
     eps = torch.softmax(mu, dim=1).neg_()
-    eps[torch.arange(y.shape[0]), y] += 1.0
+    eps[torch.arange(y.shape[0], device=y.device), y] += 1.0
     return eps
 
 

@@ -88,7 +88,7 @@ class RuleStepper:
                 shape = (m.batch_size, layer.in_channels, m.image_size, m.image_size)
             else:  # pragma: no cover - rule_layers_of returns only these two
                 continue
-            x = torch.randn(shape, generator=self.gen) * m.std
+            x = torch.randn(shape, generator=self.gen).to(layer.weight.device) * m.std
             layer.mirror(x, lr=m.lr, decay=m.decay)
 
 

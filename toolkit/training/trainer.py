@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from toolkit.config import OptimizerKind, TrainConfig
 from toolkit.data.base import Dataset
 from toolkit.rules import RuleOptions
+from toolkit.training.device import device_of
 from toolkit.training.pc import InferenceLearner, learns_by_inference
 from toolkit.training.rulestep import RuleStepper
 
@@ -61,8 +62,10 @@ def make_optimizer(model: nn.Module, kind: OptimizerKind, lr: float, *, momentum
     raise ValueError(f"unknown optimizer {kind}")
 
 
-def _tensors(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.ascontiguousarray(ds.x, dtype=np.float32)), torch.from_numpy(ds.y.astype(np.int64))
+def _tensors(ds: Dataset, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(np.ascontiguousarray(ds.x, dtype=np.float32))
+    y = torch.from_numpy(ds.y.astype(np.int64))
+    return (x, y) if device is None or device.type == "cpu" else (x.to(device), y.to(device))
 
 
 @torch.no_grad()
@@ -77,7 +80,7 @@ def evaluate_loss(model: nn.Module, ds: Dataset, *, batch_size: int = 2048) -> t
     if len(ds) == 0:
         return float("nan"), float("nan")
     model.eval()
-    x, y = _tensors(ds)
+    x, y = _tensors(ds, device_of(model))
     correct, loss = 0, 0.0
     for i in range(0, len(ds), batch_size):
         logits = model(x[i:i + batch_size])
@@ -111,7 +114,7 @@ def fit(model: nn.Module, train: Dataset, test: Dataset, cfg: TrainConfig, *, se
                                       weight_decay=cfg.weight_decay)
     stepper = stepper or RuleStepper(model, rule_options, seed=seed)
     grads = make_gradient_step(model, rule_options)
-    x, y = _tensors(train)
+    x, y = _tensors(train, device_of(model))   # the data lives where the model does; the shuffles stay on the CPU
     for _ in range(start_epoch):  # replay the shuffles of the epochs already done
         torch.randperm(x.shape[0], generator=gen)
     history: list[dict[str, Any]] = []
@@ -140,7 +143,7 @@ def _one_epoch(model: nn.Module, opt: torch.optim.Optimizer, grads: GradientStep
     perm = torch.randperm(x.shape[0], generator=gen)
     total_loss, correct = 0.0, 0
     for i in range(0, x.shape[0], batch_size):
-        idx = perm[i:i + batch_size]
+        idx = perm[i:i + batch_size].to(x.device)
         opt.zero_grad(set_to_none=True)
         logits, loss = grads(x[idx], y[idx])
         opt.step()
