@@ -60,12 +60,17 @@ def test_cheon_report_goes_beside_its_plots(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--rules", "fa,xx"], "--rules: unknown method 'xx'"),
-    (["--seeds", "0"], "--seeds: must be >= 1"),
+    (["--seeds", "0"], "argument --seeds: must be >= 1, got 0"),
+    (["--workers", "-1"], "argument --workers: must be >= 0, got -1"),
     (["--hidden", "a,b"], "--hidden: expected"),
     (["--dataset", "mnist"], "mnist: no folder given"),
 ])
 def test_cheon_bad_arguments_are_one_line(tmp_path, capsys, args, message):
-    assert main(["bench", "cheon", "--out", str(tmp_path / "b"), "--no-progress", *args]) == 2
+    try:
+        code = main(["bench", "cheon", "--out", str(tmp_path / "b"), "--no-progress", *args])
+    except SystemExit as exc:   # refused by the parser
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
 
@@ -154,5 +159,8 @@ def test_bench_learn_compares_the_learned_weights_and_reports_speeds(tmp_path, c
 
 
 def test_bench_learn_bad_arguments_are_one_line(capsys):
-    assert main(["bench", "learn", "--samples", "0", "--no-lava"]) == 2
-    assert "--samples: must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:   # refused by the parser, before anything runs
+        main(["bench", "learn", "--samples", "0", "--no-lava"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --samples: must be >= 1, got 0" in err

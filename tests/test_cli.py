@@ -16,7 +16,7 @@ def test_help_lists_subcommands():
 
     from toolkit.cli import build_parser
 
-    expected = ["demo", "train", "learn", "bench", "compile", "run", "inspect", "export", "verify", "info"]
+    expected = ["demo", "train", "learn", "sweep", "bench", "compile", "run", "inspect", "export", "verify", "info"]
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == expected == list(COMMANDS)  # every command is a parser choice, in order
     import os
@@ -112,3 +112,18 @@ def test_compile_run_and_verify_default_to_the_dataset_the_network_came_from(tmp
     capsys.readouterr()
     assert main(["inspect", str(net), "--limit", "10"]) == 0                  # activity on its own data
     assert "10 " + str(tmp_path / "feat.npz") + " test images" in capsys.readouterr().out
+
+
+def test_an_unexpected_exception_is_one_line_unless_debug(monkeypatch, capsys):
+    """Issue 15: no traceback reaches a user unless --debug asks for it; a bug of ours says it is one (exit 70)."""
+    import toolkit.cli.info
+
+    def boom(a):
+        raise KeyError("a\nmultiline message")
+
+    monkeypatch.setattr(toolkit.cli.info, "run", boom)
+    assert main(["info"]) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "KeyError" in err and "--debug" in err, err
+    with pytest.raises(KeyError):
+        main(["--debug", "info"])

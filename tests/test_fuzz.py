@@ -170,3 +170,61 @@ def test_the_fuzz_cases_are_many_and_the_base_configs_valid(tmp_path):
     total += len(_mutations(HardwareConfig, yaml.safe_load((hw_config_dir() / "loihi2.yaml").read_text())))
     total += 3 * len(_structural())
     assert total >= 500, total
+
+
+def _numeric_options() -> list[tuple[list[str], str, int]]:
+    """(subcommand words, option, its lower bound) for every ``at_least`` option of every command and benchmark,
+    read off the parser itself, so an option added later is fuzzed without being listed here."""
+    import argparse
+
+    from toolkit.cli import build_parser
+
+    found: list[tuple[list[str], str, int]] = []
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*words, name])
+            elif action.option_strings and getattr(action.type, "__name__", "").startswith("integer >= "):
+                found.append((words, action.option_strings[0], int(action.type.__name__.split()[-1])))
+
+    walk(build_parser(), [])
+    return found
+
+
+def test_every_bad_numeric_argument_is_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    """Issue 15, arguments: `--limit -1` once evaluated all but the last image (Python slicing), `-T 0` the
+    compiled steps, `-T -3` ran with -3 steps and `--calibration-samples 0` crashed. Every integer option is now
+    checked as it is parsed: exit 2, one line naming the option, before the command runs."""
+    import toolkit.cli
+
+    def reached(*a: Any, **k: Any) -> Any:
+        raise _ReachedWorkError
+
+    options = _numeric_options()
+    assert len(options) >= 15, options
+    cases = 0
+    for words, option, lo in options:
+        positional = {"run": ["net"], "verify": ["net"], "inspect": ["net"], "compile": ["ckpt", "-o", "out"],
+                      "learn": ["cfg.yaml"], "import": ["f.nir", "-o", "out"], "sim": ["net"]}.get(words[-1], [])
+        for bad in (str(lo - 1), str(lo - 100), "x", "1.5", "", "1e3"):
+            monkeypatch.setattr(toolkit.cli, "_module", lambda name: types.SimpleNamespace(
+                run=reached, HELP="", add_arguments=_real_module(name).add_arguments))
+            argv = [*words, *positional, option, bad]
+            capsys.readouterr()
+            with pytest.raises(SystemExit) as exc:
+                toolkit.cli.main(argv)
+            err = capsys.readouterr().err
+            assert exc.value.code == 2, f"{argv}: exit {exc.value.code}"
+            assert err.count("\n") == 1 and option in err and "Traceback" not in err, f"{argv}: {err!r}"
+            cases += 1
+    assert cases >= 90
+
+
+def _real_module(name: str) -> Any:
+    import importlib
+
+    from toolkit.cli import COMMANDS
+
+    return importlib.import_module(COMMANDS[name])

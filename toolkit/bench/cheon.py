@@ -7,11 +7,16 @@ to reach 95% of BP's final accuracy, ∠(Wᵀ, B) and ∠(δ, δ_BP) per layer a
 start of data training (after the noise phase, if any) and at the end, effective dimensionality
 per layer, accuracy on out-of-distribution views of the test set, and the meta-loss of
 adaptation to new tasks (definitions in docs/training.md). ``--rules all`` adds every rule.
+
+``--workers N`` runs each (method, seed) as a trial of ``toolkit.sweep`` on Ray, each in its folder under
+``OUT/trials/`` (a rerun of the same command finishes only what did not), with the same per-trial results as
+the default sequential run: every run seeds its own generators and uses ``--threads`` torch threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import platform
 import statistics
@@ -22,10 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.argtypes import at_least
+
 if TYPE_CHECKING:
     import torch
 
     from toolkit.data import Dataset
+    from toolkit.sweep import Executor, Job
     from toolkit.training import Arch, NoiseConfig
 
 __all__ = ["CheonSettings", "add_arguments", "run", "run_benchmark", "settings_for", "to_markdown"]
@@ -65,6 +73,7 @@ class CheonSettings:
     adapt_steps: int = 100
     adapt_eval_limit: int = 2000
     quick: bool = False
+    device: str = "cpu"   #: ``toolkit.training.device``: cpu, cuda[:N] or auto (a setting: results depend on it)
 
     def noise(self) -> NoiseConfig:
         from toolkit.training import NoiseConfig
@@ -121,10 +130,11 @@ def _views(test: Dataset, limit: int | None) -> dict[str, Dataset]:
 
 def _run_one(s: CheonSettings, method: str, seed: int, data: _Data, progress: bool) -> dict[str, Any]:
     from toolkit.training import Arch, Rule, TrainConfig, build_model, evaluate, fit, layer_metrics, pretrain_on_noise
+    from toolkit.training.device import resolve_device
 
     rule_value, noise = METHODS[method]
     arch = Arch(in_shape=data.train.shape, hidden=s.hidden, n_classes=data.train.n_classes, rule=Rule(rule_value))
-    model = build_model(arch, seed=seed)
+    model = build_model(arch, seed=seed).to(resolve_device(s.device))   # drawn on the CPU, then moved
     rec: dict[str, Any] = {"seed": seed, "init": layer_metrics(model, data.probe)}
     t0 = time.perf_counter()
     if noise:
@@ -153,6 +163,7 @@ def _adaptation(s: CheonSettings, arch: Arch, model: torch.nn.Module, data: _Dat
 
     from toolkit.data import Dataset
     from toolkit.training import OptimizerKind, RuleStepper, build_model, evaluate_loss
+    from toolkit.training.device import device_of
     from toolkit.training.trainer import _tensors, make_gradient_step, make_optimizer
 
     curves: list[list[float]] = []
@@ -163,17 +174,17 @@ def _adaptation(s: CheonSettings, arch: Arch, model: torch.nn.Module, data: _Dat
         train = Dataset(name="task", x=data.train.x, y=perm[data.train.y], n_classes=arch.n_classes)
         test = Dataset(name="task", x=data.test.x, y=perm[data.test.y], n_classes=arch.n_classes).take(
             s.adapt_eval_limit)
-        m = build_model(arch, seed=seed)
+        m = build_model(arch, seed=seed).to(device_of(model))
         m.load_state_dict(model.state_dict())
         opt = make_optimizer(m, OptimizerKind.ADAM, s.lr)
         stepper = RuleStepper(m, seed=seed + t)
         grads = make_gradient_step(m)
         gen = torch.Generator().manual_seed(seed * 7919 + t)
-        x, y = _tensors(train)
+        x, y = _tensors(train, device_of(m))
         curve = [evaluate_loss(m, test)[0]]
         for step in range(1, s.adapt_steps + 1):
             m.train()
-            idx = torch.randint(0, x.shape[0], (s.batch_size,), generator=gen)
+            idx = torch.randint(0, x.shape[0], (s.batch_size,), generator=gen).to(x.device)
             opt.zero_grad(set_to_none=True)
             grads(x[idx], y[idx])
             opt.step()
@@ -265,13 +276,22 @@ def _claims(methods: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_benchmark(s: CheonSettings, *, progress: bool = True, command: str = "") -> dict[str, Any]:
-    """Run every method for every seed; return the results dict written to results.json."""
+def run_benchmark(s: CheonSettings, *, progress: bool = True, command: str = "", executor: Executor | None = None,
+                  trials_dir: Path | None = None, threads: int = 1) -> dict[str, Any]:
+    """Run every method for every seed; return the results dict written to results.json.
+
+    Without ``executor``, one run after another in this process. With one, each run is a job in its folder
+    under ``trials_dir`` (reused if it finished before with the same settings), with ``threads`` torch threads.
+    """
     t0 = time.perf_counter()
     data = _load(s)
-    per_method: dict[str, list[dict[str, Any]]] = {}
-    for method in s.methods:
-        per_method[method] = [_run_one(s, method, seed, data, progress) for seed in range(s.seeds)]
+    if executor is None:
+        per_method = {method: [_run_one(s, method, seed, data, progress) for seed in range(s.seeds)]
+                      for method in s.methods}
+    elif trials_dir is None:
+        raise TypeError("run_benchmark: an executor needs trials_dir, the folder of the per-run records")
+    else:
+        per_method = _run_as_jobs(s, executor, trials_dir, threads=threads, progress=progress)
     bp_final = statistics.fmean(r["test_acc"][-1] for r in per_method["bp"])
     target = TARGET_FRACTION * bp_final
     methods = {m: _aggregate(runs, target) for m, runs in per_method.items()}
@@ -279,13 +299,66 @@ def run_benchmark(s: CheonSettings, *, progress: bool = True, command: str = "")
         "benchmark": "cheon", "command": command,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": _cpus(), "torch_threads": _threads()},
+                    "cpus": _cpus(), "torch_threads": _threads() if executor is None else threads,
+                    "device": _device(s.device),
+                    "executor": "sequentially in this process" if executor is None else executor.description},
         "dataset": s.dataset, "n_train": len(data.train), "n_test": len(data.test), "in_shape": list(data.train.shape),
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()},
         "target_fraction": TARGET_FRACTION, "bp_target_acc": target,
         "layers": [r["layer"] for r in per_method["bp"][0]["init"]],
         "methods": methods, "claims": _claims(methods), "wall_s": time.perf_counter() - t0,
     }
+
+
+def _jobs(s: CheonSettings, trials_dir: Path, threads: int) -> list[Job]:
+    """One job per (method, seed); its spec leaves out what does not change that run (how many seeds, which
+    other methods), so adding a seed or a method to a finished benchmark runs only the new runs."""
+    from toolkit.sweep import Job
+
+    where = replace(s, data_dir=None if s.data_dir is None else str(Path(s.data_dir).absolute()),
+                    dataset=str(Path(s.dataset).absolute()) if s.dataset.endswith(".npz") else s.dataset)
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(where).items()
+                if k not in ("seeds", "methods", "quick")}
+    return [Job(name=f"{method}-seed{seed}", folder=str(Path(trials_dir).absolute() / f"{method}-seed{seed}"),
+                spec={"benchmark": "cheon", "settings": settings, "method": method, "seed": seed, "threads": threads},
+                fn=_job, arg=(where, method, seed), threads=threads)
+            for method in s.methods for seed in range(s.seeds)]
+
+
+def _run_as_jobs(s: CheonSettings, executor: Executor, trials_dir: Path, *, threads: int,
+                 progress: bool) -> dict[str, list[dict[str, Any]]]:
+    from toolkit.errors import ToolkitError
+    from toolkit.sweep import run_jobs
+
+    jobs = _jobs(s, trials_dir, threads)
+    records = run_jobs(jobs, executor, progress=progress, desc="bench cheon")
+    failed = [(job, r) for job, r in zip(jobs, records, strict=True) if r["status"] != "ok"]
+    if failed:
+        job, r = failed[0]
+        raise ToolkitError(f"{job.folder}: run {job.name} failed ({r['error']}); {len(failed)} of {len(jobs)} "
+                           "failed, see their result.json; rerun the same command to retry only the unfinished runs")
+    per_method: dict[str, list[dict[str, Any]]] = {}
+    for job, r in zip(jobs, records, strict=True):
+        per_method.setdefault(job.arg[1], []).append(r["result"])
+    return per_method
+
+
+def _job(arg: tuple[CheonSettings, str, int], folder: Path) -> dict[str, Any]:
+    """One (method, seed) run as a job (``toolkit.sweep.run_job`` sets the threads and writes the record)."""
+    s, method, seed = arg
+    return _run_one(s, method, seed, _load_cached(s), progress=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_cached(s: CheonSettings) -> _Data:
+    """The data, loaded once per worker process for all the runs it is given of one benchmark."""
+    return _load(s)
+
+
+def _device(spec: str) -> str:
+    from toolkit.training.device import describe_device, resolve_device
+
+    return describe_device(resolve_device(spec)).split(" (")[0]   # the device, not this process's threads
 
 
 def _threads() -> int:
@@ -317,7 +390,7 @@ def to_markdown(r: dict[str, Any], *, plots: dict[str, str] | None = None) -> st
     methods, layers, c = r["methods"], r["layers"], r["claims"]
     st = r["settings"]
     lines = [f"# Cheon et al. 2024 side by side: {r['dataset']}", "",
-             f"Produced by `{r['command']}` on {r['date']} ({r['machine']['cpus']} CPUs, Python "
+             f"Produced by `{r['command']}` on {r['date']} ({r['machine']['cpus']} CPUs{_executor(r)}, Python "
              f"{r['machine']['python']}; wall time {r['wall_s'] / 60:.1f} min).", "",
              f"MLP {'-'.join(map(str, [math.prod(r['in_shape']), *st['hidden']]))}-10, Adam lr {st['lr']}, batch "
              f"{st['batch_size']}, {st['epochs']} data epochs on {r['n_train']} training images, {st['seeds']} seeds "
@@ -337,6 +410,11 @@ def to_markdown(r: dict[str, Any], *, plots: dict[str, str] | None = None) -> st
     if plots:
         lines += ["", "## Plots", ""] + [f"![{k}]({v})" for k, v in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _executor(r: dict[str, Any]) -> str:
+    how = r["machine"].get("executor", "")
+    return "" if not how or how.startswith("sequentially") else f", {how}"
 
 
 def _alignment_table(methods: dict[str, Any], layers: list[str]) -> list[str]:
@@ -469,10 +547,13 @@ def _plots(r: dict[str, Any], folder: Path, *, prefix: str) -> dict[str, Path]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", help="digits, mnist, fashion-mnist, kmnist or a .npz path")
     p.add_argument("--data-dir", default=None, help="folder with the dataset's IDX files")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="data epochs (default 20 digits, 10 images; quick 5/2)")
-    p.add_argument("--noise-steps", type=int, default=None, help="noise-phase steps (default 3000; quick 1000)")
-    p.add_argument("--noise-pool", type=int, default=None, help="fixed noise pool size (0 = fresh noise every step)")
+    p.add_argument("--seeds", type=at_least(1), default=None, help="seeds per method (default 3)")
+    p.add_argument("--epochs", type=at_least(1), default=None,
+                   help="data epochs (default 20 digits, 10 images; quick 5/2)")
+    p.add_argument("--noise-steps", type=at_least(0), default=None,
+                   help="noise-phase steps (default 3000; quick 1000)")
+    p.add_argument("--noise-pool", type=at_least(0), default=None,
+                   help="fixed noise pool size (0 = fresh noise every step)")
     p.add_argument("--hidden", default=None, help="hidden layer sizes, e.g. 256,256")
     p.add_argument("--rules", default="core", help="'core' (bp, fa, fa+noise), 'all' (every rule), or a comma list")
     p.add_argument("--quick", action="store_true", help="fewer epochs and steps (under 3 minutes on 2 cores)")
@@ -480,9 +561,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write results.json to this path")
     p.add_argument("--report", type=Path, default=None,
                    help="also write the markdown report here, with its plots beside it (e.g. docs/results/...)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=at_least(1), default=1,
                    help="torch threads (default 1: these small networks run fastest on one core, and "
                         "more threads slow down badly when other processes share the cores)")
+    p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda",
+                   help="where every run trains: cpu (default), cuda[:N] (an error if there is none) or auto")
+    p.add_argument("--workers", type=at_least(0), default=None,
+                   help="0 (default): one run after another in this process; N: each (method, seed) run a trial on "
+                        "N local Ray workers, recorded in OUT/trials/ so that rerunning the command finishes only "
+                        "what did not (docs/sweep.md)")
+    p.add_argument("--address", default=None,
+                   help="run the trials on the existing Ray cluster at this address (e.g. auto or HOST:6379); "
+                        "OUT must be on a filesystem every node shares")
+    p.add_argument("--max-retries", type=at_least(0), default=3,
+                   help="Ray: times a run is retried when its worker dies")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -514,30 +606,17 @@ def _hidden(spec: str | None) -> tuple[int, ...] | None:
     return sizes
 
 
-def _check_counts(a: argparse.Namespace) -> None:
-    from toolkit.errors import ConfigError
-
-    for name in ("seeds", "epochs", "threads"):
-        v = getattr(a, name)
-        if v is not None and v < 1:
-            raise ConfigError(f"--{name}: must be >= 1 (got {v})")
-    for name in ("noise_steps", "noise_pool"):
-        v = getattr(a, name)
-        if v is not None and v < 0:
-            raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0 (got {v})")
-
-
 def run(a: argparse.Namespace) -> int:
     import torch
 
-    _check_counts(a)
     torch.set_num_threads(a.threads)
     s = settings_for(a.dataset, quick=a.quick, data_dir=a.data_dir, seeds=a.seeds, epochs=a.epochs,
                      noise_steps=a.noise_steps, noise_pool=a.noise_pool, hidden=_hidden(a.hidden),
-                     methods=_methods(a.rules))
+                     methods=_methods(a.rules), device=a.device)
+    _device(s.device)   # a missing GPU fails here, before any work
     command = "nfa " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("nfa") else _command(a)
-    r = run_benchmark(s, progress=not a.no_progress, command=command)
     out = a.out if a.out is not None else Path("runs") / f"bench-cheon-{Path(a.dataset).stem}"
+    r = _run(a, s, out, command)
     written = write_outputs(r, out, json_path=a.json, report=a.report)
     for name, m in r["methods"].items():
         print(f"{name:11s} final {m['final_acc']:.4f} ± {m['final_acc_std']:.4f}  epoch 1 {m['epoch1_acc']:.4f}  "
@@ -550,9 +629,25 @@ def run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _run(a: argparse.Namespace, s: CheonSettings, out: Path, command: str) -> dict[str, Any]:
+    """In this process (the default), or as trials on Ray with ``--workers N`` / ``--address``."""
+    workers = a.workers if a.workers is not None else (None if a.address is not None else 0)
+    if workers == 0 and a.address is None:
+        return run_benchmark(s, progress=not a.no_progress, command=command)
+    from toolkit.sweep import make_executor
+
+    executor = make_executor(workers, address=a.address, max_retries=a.max_retries, threads=a.threads)
+    try:
+        return run_benchmark(s, progress=not a.no_progress, command=command, executor=executor,
+                             trials_dir=out / "trials", threads=a.threads)
+    finally:
+        executor.close()
+
+
 def _command(a: argparse.Namespace) -> str:
     parts = ["nfa bench cheon", f"--dataset {a.dataset}"]
-    for name in ("data_dir", "seeds", "epochs", "noise_steps", "noise_pool", "hidden", "json", "report", "out"):
+    for name in ("data_dir", "seeds", "epochs", "noise_steps", "noise_pool", "hidden", "json", "report", "out",
+                 "workers", "address"):
         v = getattr(a, name)
         if v is not None:
             parts.append(f"--{name.replace('_', '-')} {v}")

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.argtypes import at_least
+
 __all__ = ["add_arguments", "run", "run_bench"]
 
 REPEATS = 3
@@ -35,11 +37,11 @@ REPEATS = 3
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="dataset (default digits)")
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--samples", type=int, default=1437, help="training samples for the reference's throughput")
-    p.add_argument("--lava-samples", type=int, default=40, help="training samples run in Lava (default 40)")
-    p.add_argument("--hidden", type=int, default=100)
-    p.add_argument("--timesteps", "-T", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=at_least(1), default=1437, help="training samples for the reference's throughput")
+    p.add_argument("--lava-samples", type=at_least(1), default=40, help="training samples run in Lava (default 40)")
+    p.add_argument("--hidden", type=at_least(1), default=100)
+    p.add_argument("--timesteps", "-T", type=at_least(2), default=16)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--no-lava", action="store_true", help="only the reference (when Lava is not installed)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
 
@@ -47,11 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _network(a: argparse.Namespace) -> tuple[Any, Any, Any]:
     from compilers.onchip import OnChipFA, build_onchip_fa, train_inputs
     from toolkit.data import load_dataset
-    from toolkit.errors import ConfigError
 
-    for name in ("samples", "lava_samples", "hidden", "timesteps"):
-        if getattr(a, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1 (got {getattr(a, name)})")
     train, _ = load_dataset(a.data, data_dir=a.data_dir)
     spec = OnChipFA(n_in=int(np.prod(train.shape)), n_classes=train.n_classes, n_hidden=a.hidden,
                     timesteps=a.timesteps, seed=a.seed)

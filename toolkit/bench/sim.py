@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.argtypes import at_least
+
 __all__ = ["add_arguments", "matmul_gflops", "run", "run_bench"]
 
 #: the reference's throughput is the best of this many runs over the test set (each well under a second)
@@ -46,9 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="compiled network folder (default runs/demo/net)")
     p.add_argument("--data", default="digits", help="dataset name or path (default digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
-    p.add_argument("--lava-samples", type=int, default=100, help="test images run through Lava (default 100)")
-    p.add_argument("--limit", type=int, default=None, help="test images for the reference's throughput (default all)")
-    p.add_argument("--timesteps", "-T", type=int, default=None, help="override the compiled timesteps")
+    p.add_argument("--lava-samples", type=at_least(1), default=100, help="test images run through Lava (default 100)")
+    p.add_argument("--limit", type=at_least(1), default=None,
+                   help="test images for the reference's throughput (default all)")
+    p.add_argument("--timesteps", "-T", type=at_least(1), default=None, help="override the compiled timesteps")
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.argtypes import at_least
+
 if TYPE_CHECKING:
     import torch
 
@@ -103,11 +105,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", choices=["mlp", "cnn", "both"], default="both",
                    help="784-256-256-10 MLP, a 2-conv CNN on 1x28x28, or both (default)")
     p.add_argument("--hidden", default="256,256", help="MLP hidden sizes (default 256,256)")
-    p.add_argument("--batch", type=int, default=64, help="mini-batch size (default 64)")
-    p.add_argument("--steps", type=int, default=50, help="steps per rule per round (default 50)")
-    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
+    p.add_argument("--batch", type=at_least(1), default=64, help="mini-batch size (default 64)")
+    p.add_argument("--steps", type=at_least(1), default=50, help="steps per rule per round (default 50)")
+    p.add_argument("--rounds", type=at_least(1), default=7, help="interleaved rounds (default 7)")
     p.add_argument("--rules", default="all", help="comma list of rules or 'all' (bp is always included)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=at_least(0), default=1,
                    help="torch threads (default 1; 0 = torch's choice). One thread gives stable figures on a "
                         "shared 2-core machine")
     p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda",
@@ -126,11 +128,6 @@ def _parse(a: argparse.Namespace) -> tuple[tuple[int, ...], tuple[str, ...]]:
     bad = [r for r in rules if r not in RULES]
     if bad:
         raise ConfigError(f"--rules: unknown rule {bad[0]!r}: choose from {', '.join(RULES)} or all")
-    if a.threads < 0:
-        raise ConfigError(f"--threads: must be >= 0 (got {a.threads})")
-    for name in ("batch", "steps", "rounds"):
-        if getattr(a, name) < 1:
-            raise ConfigError(f"--{name}: must be >= 1 (got {getattr(a, name)})")
     if min(hidden, default=0) < 1:
         raise ConfigError(f"--hidden: sizes must be >= 1, got {a.hidden!r}")
     return hidden, rules

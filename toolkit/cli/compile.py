@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from toolkit.argtypes import at_least
+
 if TYPE_CHECKING:
     from toolkit.data import DataSource
 
@@ -23,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=_MODES, default="rate",
                    help="conversion mode: rate (integrate-and-fire, binary spikes; Loihi 1 and 2) or sdn "
                         "(sigma-delta neurons, graded spikes; Loihi 2) (default rate)")
-    p.add_argument("--timesteps", "-T", type=int, default=None,
+    p.add_argument("--timesteps", "-T", type=at_least(1), default=None,
                    help="timesteps per sample (default: rate 32, sdn 1)")
     p.add_argument("--encoding", choices=_ENCODINGS, default=None,
                    help="input encoding (default: rate for --mode rate, delta for --mode sdn)")
@@ -45,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder with the dataset's files (default: the training config's data_dir)")
     p.add_argument("--onoff", action="store_true",
                    help="signed samples as ON/OFF input channels (default: as the checkpoint was trained)")
-    p.add_argument("--calibration-samples", type=int, default=2000, help="training images used to balance")
+    p.add_argument("--calibration-samples", type=at_least(1), default=2000, help="training images used to balance")
     p.add_argument("--allow-clipping", action="store_true", help="clip unrepresentable values instead of failing")
     p.add_argument("--netx-compatible", action="store_true",
                    help="quantise so lava-dl netx expresses the network exactly (for `nfa export --format netx`): "

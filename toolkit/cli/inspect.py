@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from toolkit.argtypes import at_least
+
 HELP = "show a compiled network's cores, synapses and utilisation per layer, and modelled energy and latency"
 
 
@@ -16,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test images that drive the activity counts: dataset name or path, or 'none' (default: "
                         "the dataset the network was compiled on, else digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
-    p.add_argument("--limit", type=int, default=100, help="images to average the activity over (default 100)")
+    p.add_argument("--limit", type=at_least(1), default=100, help="images to average the activity over (default 100)")
     p.add_argument("--format", choices=["text", "markdown"], default="text", help="table style (default text)")
     p.add_argument("--json", type=Path, default=None, help="also write all figures to this JSON file")
 

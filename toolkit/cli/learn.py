@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from toolkit.argtypes import at_least
+
 HELP = "learn on chip: the on-chip FA network learns a dataset in the reference or Lava (with noise pretraining)"
 
 
@@ -18,8 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["reference", "lava-sim"], default=None,
                    help="where the network learns (default: the config's, else reference); loihi2 is refused: "
                         "this toolkit has no lava-loihi learning models")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the config's seeds")
-    p.add_argument("--passes", type=int, default=None, help="override the config's passes over the training set")
+    p.add_argument("--seeds", type=at_least(0), nargs="+", default=None, help="override the config's seeds")
+    p.add_argument("--passes", type=at_least(1), default=None,
+                   help="override the config's passes over the training set")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -44,7 +47,7 @@ def run(a: argparse.Namespace) -> int:
 
     from toolkit.backends import Backend, backend_status
     from toolkit.config import LearnBackend, load_learn_config
-    from toolkit.errors import BackendUnavailableError, ConfigError
+    from toolkit.errors import BackendUnavailableError
     from toolkit.learn import learn, write_learn_outputs
 
     cfg = load_learn_config(a.config)
@@ -54,8 +57,6 @@ def run(a: argparse.Namespace) -> int:
     if a.seeds is not None:
         changes["seeds"] = tuple(a.seeds)
     if a.passes is not None:
-        if a.passes < 1:
-            raise ConfigError(f"--passes: must be >= 1 (got {a.passes})")
         changes["passes"] = a.passes
     cfg = dataclasses.replace(cfg, **changes)
     ok, reason = backend_status(Backend(cfg.backend.value))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toolkit.argtypes import at_least
+
 HELP = "evaluate a compiled network on the reference simulator, Lava's simulator or Loihi 2"
 DEFAULT_NET = Path("runs/demo/net")
 
@@ -19,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
     p.add_argument("--onoff", action="store_true",
                    help="feed signed samples as ON/OFF channels (default: as the network was compiled)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
-    p.add_argument("--timesteps", "-T", type=int, default=None, help="override the compiled timesteps")
+    p.add_argument("--limit", type=at_least(1), default=None, help="evaluate only the first N test images")
+    p.add_argument("--timesteps", "-T", type=at_least(1), default=None, help="override the compiled timesteps")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 

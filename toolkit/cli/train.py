@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toolkit.argtypes import at_least
+
 HELP = "train a network from a YAML experiment config (rule, noise pretraining, data, optimiser)"
 
 
@@ -13,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="run folder (default runs/<config file name without .yaml>)")
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder from its last.pt")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=at_least(1), default=None,
                    help="torch threads (default: torch's choice; 1 is fastest for small networks on a busy machine)")
     p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda",
                    help="where to train: cpu (default), cuda (or cuda:N; an error if there is none) or auto (cuda if "
@@ -25,12 +27,9 @@ def run(a: argparse.Namespace) -> int:
     import torch
 
     from toolkit.config import load_experiment
-    from toolkit.errors import ConfigError
     from toolkit.training.experiment import run_experiment
 
     if a.threads is not None:
-        if a.threads < 1:
-            raise ConfigError(f"--threads: must be >= 1 (got {a.threads})")
         torch.set_num_threads(a.threads)
 
     cfg = load_experiment(a.config)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.argtypes import at_least
+
 HELP = "run a compiled network in Lava and in the reference simulator and compare every spike and state"
 
 
@@ -22,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="dataset name or path (default: the one the network was compiled on, else digits)")
     p.add_argument("--data-dir", type=Path, default=None, help="folder with the dataset's files")
-    p.add_argument("--limit", type=int, default=20, help="test images to compare (default 20)")
-    p.add_argument("--timesteps", "-T", type=int, default=None, help="override the compiled timesteps")
+    p.add_argument("--limit", type=at_least(1), default=20, help="test images to compare (default 20)")
+    p.add_argument("--timesteps", "-T", type=at_least(1), default=None, help="override the compiled timesteps")
 
 
 def compare_traces(ref: dict[str, dict[str, np.ndarray]], other: dict[str, dict[str, np.ndarray]]) -> list[str]:
