@@ -49,7 +49,7 @@ from toolkit.learning.builtin import delta, fa
 from toolkit.learning.expr import nearest_scale, scale_parts
 
 __all__ = ["OnChipFA", "build_onchip_fa", "feedback_angle", "feedback_matrix", "forward_graph", "from_offline",
-           "noise_inputs", "train_inputs", "w_b_angle", "with_weights"]
+           "idle_inputs", "noise_inputs", "train_inputs", "w_b_angle", "with_weights"]
 
 
 @dataclass(frozen=True)
@@ -277,6 +277,12 @@ def train_inputs(spec: OnChipFA, x: np.ndarray, y: np.ndarray) -> dict[str, np.n
     label = np.zeros((len(y), spec.n_classes))
     label[np.arange(len(y)), np.asarray(y, int)] = spec.label_rate
     return {"x": np.asarray(x, float).reshape(len(x), -1), "label": label}
+
+
+def idle_inputs(spec: OnChipFA, n: int) -> dict[str, np.ndarray]:
+    """``n`` samples of nothing (no pixel, no label): the network does not spike and no weight changes, while the
+    learning engine's rounding stream advances as in any other sample (the matched control of ``toolkit.learn``)."""
+    return {"x": np.zeros((n, spec.n_in)), "label": np.zeros((n, spec.n_classes))}
 
 
 def noise_inputs(spec: OnChipFA, n: int, seed: int, pool: int = 0, mean: float = 0.5,
