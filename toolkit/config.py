@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.rules import Rule, RuleOptions
-from toolkit.schema import bounded, build, load_yaml_mapping
+from toolkit.schema import bounded, build, load_yaml_mapping, plain
 
 __all__ = ["DataConfig", "ExperimentConfig", "LearnBackend", "LearnConfig", "MetricsConfig", "ModelConfig", "ModelKind",
            "NoiseConfig", "NoiseDistribution", "OnChipNetworkConfig", "OnChipNoiseConfig", "OnChipStartConfig",
@@ -127,17 +127,7 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict that ``build(ExperimentConfig, ...)`` reads back to an equal config."""
-        return _plain(asdict(self))
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, enum.Enum):
-        return v.value
-    return v
+        return plain(asdict(self))
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -244,7 +234,7 @@ class LearnConfig:
     backend: LearnBackend = LearnBackend.REFERENCE
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
 
 def load_learn_config(path: str | Path) -> LearnConfig:

@@ -25,7 +25,7 @@ import yaml
 
 from toolkit.errors import ConfigError
 
-__all__ = ["bounded", "build", "load_yaml_mapping"]
+__all__ = ["bounded", "build", "load_yaml_mapping", "plain"]
 
 T = TypeVar("T")
 
@@ -153,3 +153,15 @@ def _check_range(f: dataclasses.Field[Any], value: Any, *, source: str, path: st
         raise ConfigError(f"{source}: {path}: must be >= {lo} (got {value})")
     if hi is not None and value > hi:
         raise ConfigError(f"{source}: {path}: must be <= {hi} (got {value})")
+
+
+def plain(v: Any) -> Any:
+    """``v`` with tuples as lists and enums as their values, recursively: the JSON form of a built config
+    (``build`` reads it back to an equal object)."""
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, enum.Enum):
+        return v.value
+    return v

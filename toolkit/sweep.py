@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import enum
 import hashlib
 import itertools
 import json
@@ -53,7 +52,7 @@ from toolkit.config import ExperimentConfig, load_experiment
 from toolkit.errors import BackendUnavailableError, ConfigError
 from toolkit.fsutil import atomic_path, atomic_write, write_json
 from toolkit.ir import Encoding, ResetMode
-from toolkit.schema import bounded, build, load_yaml_mapping
+from toolkit.schema import bounded, build, load_yaml_mapping, plain
 
 __all__ = ["CompileSection", "Distribution", "EvaluateSection", "Executor", "Job", "RandomSearch",
            "RayExecutor", "SequentialExecutor", "SweepConfig", "SweepPlan", "Trial", "load_sweep", "make_executor",
@@ -147,7 +146,7 @@ class SweepConfig:
     device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +325,7 @@ def _points(cfg: SweepConfig) -> tuple[list[dict[str, Any]], int]:
 def _trial(cfg: SweepConfig, start: _Start, point: dict[str, Any], seed: int, source: str) -> Trial:
     experiment, compile_ = _resolve(start, point, seed, f"{source}: point {point_label(point)}")
     return Trial(id=trial_id(point, seed), point=point, seed=seed, experiment=experiment, compile=compile_,
-                 evaluate=_plain(asdict(cfg.evaluate)), threads=cfg.threads, device=cfg.device)
+                 evaluate=plain(asdict(cfg.evaluate)), threads=cfg.threads, device=cfg.device)
 
 
 def trial_id(point: Mapping[str, Any], seed: int) -> str:
@@ -361,7 +360,7 @@ def _resolve(start: _Start, point: Mapping[str, Any], seed: int,
         return resolved, None
     section = build(CompileSection, comp, source=source, path="compile")
     _check_compile(section, source)
-    return resolved, _plain(asdict(section))
+    return resolved, plain(asdict(section))
 
 
 def _set_dotted(d: dict[str, Any], key: str, value: Any, source: str, *, prefix: str = "") -> None:
@@ -391,7 +390,7 @@ def _check_compile(c: CompileSection, source: str) -> None:
 
 
 def _compile_dict(c: CompileSection | None) -> dict[str, Any] | None:
-    return None if c is None else _plain(asdict(c))
+    return None if c is None else plain(asdict(c))
 
 
 def _absolute_data_paths(exp: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -408,23 +407,13 @@ def _absolute_data_paths(exp: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {**exp, "data": data}
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, enum.Enum):
-        return v.value
-    return v
-
-
 def _canonical(obj: Any) -> str:
-    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"))
+    return json.dumps(plain(obj), sort_keys=True, separators=(",", ":"))
 
 
 def _normalised(obj: Any) -> Any:
     """``obj`` as it reads back from JSON (tuples become lists), so a stored spec compares equal."""
-    result: Any = json.loads(json.dumps(_plain(obj)))
+    result: Any = json.loads(json.dumps(plain(obj)))
     return result
 
 
