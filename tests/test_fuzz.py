@@ -5,8 +5,9 @@ their loader). Every case must give exit code 2 with one line naming the file, n
 work itself: a stand-in for training and learning fails the test if a bad value got that far (a silent accept).
 
 The bad values are derived from the schemas (``toolkit.schema``): for every field, values of the wrong type,
-non-finite numbers and values just outside its declared range, plus an unknown key in every section. Damaged
-network files and checkpoints are fuzzed in ``test_artefacts.py``.
+non-finite numbers and values just outside its declared range, plus an unknown key in every section. Every
+integer option of every command is fuzzed from the parser itself, and broken ``.npz`` and IDX datasets from
+generators below. Damaged network files and checkpoints are fuzzed in ``test_artefacts.py``.
 """
 
 from __future__ import annotations
@@ -228,3 +229,103 @@ def _real_module(name: str) -> Any:
     from toolkit.cli import COMMANDS
 
     return importlib.import_module(COMMANDS[name])
+
+
+def _bad_npz_cases(rng: Any) -> list[tuple[str, dict[str, Any] | bytes]]:
+    """Broken .npz datasets: every way the arrays can disagree with the format in ``toolkit.data.npz``."""
+    import numpy as np
+
+    x, y = rng.random((12, 4)).astype(np.float32), np.arange(12) % 3
+    cases: list[tuple[str, dict[str, Any] | bytes]] = [
+        ("not a zip", b"PK\x03\x04garbage"), ("empty file", b""), ("text", b"x,y\n1,2\n"),
+        ("no y", {"x": x}), ("no x", {"y": y}), ("no samples", {"x": x[:0], "y": y[:0]}),
+        ("1-D x", {"x": x[:, 0], "y": y}), ("no features", {"x": x[:, :0], "y": y}),
+        ("more labels", {"x": x, "y": np.arange(13) % 3}), ("fewer labels", {"x": x, "y": y[:5]}),
+        ("float labels", {"x": x, "y": y.astype(float)}), ("2-D labels", {"x": x, "y": y[:, None]}),
+        ("negative label", {"x": x, "y": y - 1}), ("one class", {"x": x, "y": y * 0}),
+        ("label 10^9", {"x": x, "y": np.full(12, 10**9)}), ("int16 pixels", {"x": (x * 100).astype(np.int16), "y": y}),
+        ("pixels above 1", {"x": x + 1, "y": y}), ("negative pixels", {"x": x - 1, "y": y}),
+        ("NaN pixels", {"x": np.where(x > 0.5, np.nan, x), "y": y}),
+        ("inf pixels", {"x": np.where(x > 0.5, np.inf, x), "y": y}),
+        ("bool pixels", {"x": x > 0.5, "y": y}), ("complex pixels", {"x": x + 0j, "y": y}),
+        ("x_test only", {"x": x, "y": y, "x_test": x}), ("y_test only", {"x": x, "y": y, "y_test": y}),
+        ("x_test other shape", {"x": x, "y": y, "x_test": x[:, :3], "y_test": y}),
+        ("empty test", {"x": x, "y": y, "x_test": x[:0], "y_test": y[:0]}),
+        ("test labels short", {"x": x, "y": y, "x_test": x, "y_test": y[:4]}),
+        ("n_classes below labels", {"x": x, "y": y, "n_classes": np.array(2)}),
+        ("n_classes 10^9", {"x": x, "y": y, "n_classes": np.array(10**9)}),
+        ("n_classes vector", {"x": x, "y": y, "n_classes": np.array([3, 4])}),
+        ("n_classes float", {"x": x, "y": y, "n_classes": np.array(3.0)}),
+        ("n_classes 1", {"x": x, "y": y * 0, "n_classes": np.array(1)}),
+        ("one sample", {"x": x[:1], "y": y[:1]}),
+    ]
+    for k in range(12):   # random label and pixel corruptions
+        bad = x.copy()
+        bad[rng.integers(0, 12), rng.integers(0, 4)] = rng.choice([np.nan, np.inf, -np.inf, -0.5, 1.5, 1e30])
+        cases.append((f"random pixel {k}", {"x": bad, "y": y}))
+    return cases
+
+
+def test_every_bad_npz_dataset_is_refused_in_one_line(tmp_path):
+    """Issue 15, datasets: an empty .npz crashed (ZeroDivisionError), x and y of different lengths crashed
+    (IndexError), n_classes 10^9 or a label of 10^9 exhausted memory, x_test without y_test was ignored and a
+    one-sample file trained without a test set. Every case: DataError, one line naming the file."""
+    import numpy as np
+
+    from toolkit.data import load_dataset
+    from toolkit.errors import DataError
+
+    cases = _bad_npz_cases(np.random.default_rng(0))
+    for what, content in cases:
+        path = tmp_path / "bad.npz"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            with path.open("wb") as f:
+                np.savez(f, **content)
+        with pytest.raises(DataError) as exc:
+            load_dataset(str(path))
+        msg = str(exc.value)
+        assert "\n" not in msg and str(path) in msg, f"{what}: {msg!r}"
+    assert len(cases) >= 45
+
+
+def test_every_bad_idx_file_is_refused_in_one_line(tmp_path):
+    """Truncated, mislabelled and mismatched IDX files (the MNIST family's format): one line naming the file."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    from toolkit.data import load_dataset
+    from toolkit.errors import DataError, DatasetNotFoundError
+
+    def idx(arr: np.ndarray, code: int = 0x08) -> bytes:
+        return bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+
+    rng = np.random.default_rng(1)
+    good = {"train-images-idx3-ubyte": idx(rng.integers(0, 255, (6, 4, 4), dtype=np.uint8)),
+            "train-labels-idx1-ubyte": idx(np.arange(6, dtype=np.uint8) % 3),
+            "t10k-images-idx3-ubyte": idx(rng.integers(0, 255, (3, 4, 4), dtype=np.uint8)),
+            "t10k-labels-idx1-ubyte": idx(np.arange(3, dtype=np.uint8) % 3)}
+    breaks = [lambda b: b[:len(b) // 2], lambda b: b[:3], lambda b: b"\x01" + b[1:], lambda b: b[:2] + b"\x07" + b[3:],
+              lambda b: b + b"\x00", lambda b: gzip.compress(b)[:-8], lambda b: b[:4] + b"\xff\xff\xff\xff" + b[8:],
+              lambda b: b""]
+    cases = 0
+    for name in good:
+        for brk in breaks:
+            folder = tmp_path / f"case{cases}"
+            folder.mkdir()
+            for n, data in good.items():
+                (folder / n).write_bytes(brk(data) if n == name else data)
+            with pytest.raises((DataError, DatasetNotFoundError)) as exc:
+                load_dataset("mnist", data_dir=folder)
+            assert "\n" not in str(exc.value) and str(folder) in str(exc.value), str(exc.value)
+            cases += 1
+    mismatch = tmp_path / "mismatch"   # 6 images, 5 labels
+    mismatch.mkdir()
+    for n, data in {**good, "train-labels-idx1-ubyte": idx(np.arange(5, dtype=np.uint8))}.items():
+        (mismatch / n).write_bytes(data)
+    with pytest.raises(DataError, match="has 6 images but train-labels-idx1-ubyte has 5 labels"):
+        load_dataset("mnist", data_dir=mismatch)
+    assert cases == 32

@@ -10,6 +10,7 @@ Images stored as (N, H, W) get a channel axis, (N, 1, H, W), like the IDX datase
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +30,60 @@ def load_npz(path: Path, *, seed: int = 0, test_fraction: float = 0.2,
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"{path}: not a readable .npz file ({why})") from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise DataError(f"{path}: missing array(s) {', '.join(missing)} (found: {', '.join(sorted(arrays)) or 'none'})")
-    x, y = _pixels(path, "x", arrays["x"], signed), _labels(path, "y", arrays["y"])
-    if "x_test" in arrays and "y_test" in arrays:
-        xt, yt = _pixels(path, "x_test", arrays["x_test"], signed), _labels(path, "y_test", arrays["y_test"])
+    x, y = _pair(path, "x", "y", arrays, signed)
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        given, absent = ("x_test", "y_test") if "x_test" in arrays else ("y_test", "x_test")
+        raise DataError(f"{path}: has {given} but no {absent}; give both (a held-out test set) or neither "
+                        f"(a stratified {test_fraction:.0%} of x is held out)")
+    if "x_test" in arrays:
+        xt, yt = _pair(path, "x_test", "y_test", arrays, signed)
+        if xt.shape[1:] != x.shape[1:]:
+            raise DataError(f"{path}: x_test samples have shape {xt.shape[1:]} but x samples {x.shape[1:]}")
     else:
         x, y, xt, yt = _split(x, y, seed, test_fraction)
-    n_classes = int(arrays["n_classes"]) if "n_classes" in arrays else int(max(y.max(initial=0), yt.max(initial=0))) + 1
+        if not len(xt):
+            raise DataError(f"{path}: too few samples per class to hold out a test set ({len(x)} in all); "
+                            "give more, or a test set as x_test and y_test")
+    n_classes = _n_classes(path, arrays, int(max(y.max(initial=0), yt.max(initial=0))) + 1)
     name = path.stem
     return Dataset(name=name, x=x, y=y, n_classes=n_classes), Dataset(name=name, x=xt, y=yt, n_classes=n_classes)
+
+
+#: the most classes a .npz may declare: an output layer that large is already far beyond one Loihi 2 chip's
+#: neurons per core, and a typo (10**9) would otherwise exhaust memory building it
+MAX_CLASSES = 1 << 16
+
+
+def _pair(path: Path, xk: str, yk: str, arrays: dict[str, np.ndarray], signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Samples and labels, checked: as many of each, and at least one."""
+    x, y = _pixels(path, xk, arrays[xk], signed), _labels(path, yk, arrays[yk])
+    if len(x) != len(y):
+        raise DataError(f"{path}: {xk} has {len(x)} samples but {yk} {len(y)} labels; give one label per sample")
+    if not len(x):
+        raise DataError(f"{path}: {xk} holds no samples")
+    return x, y
+
+
+def _n_classes(path: Path, arrays: dict[str, np.ndarray], needed: int) -> int:
+    """The declared ``n_classes`` (one integer) or ``needed`` (max label + 1); at least 2, at least ``needed``, at
+    most ``MAX_CLASSES``."""
+    n = needed
+    if "n_classes" in arrays:
+        a = arrays["n_classes"]
+        if a.shape != () or not np.issubdtype(a.dtype, np.integer):
+            raise DataError(f"{path}: n_classes must be one integer, got {a.dtype} of shape {a.shape}")
+        n = int(a)
+        if n < needed:
+            raise DataError(f"{path}: n_classes = {n}, but the labels go up to {needed - 1} (labels are 0..K-1)")
+    if not 2 <= n <= MAX_CLASSES:
+        raise DataError(f"{path}: {n} class(es) (labels 0..K-1): a classifier needs 2 to {MAX_CLASSES}")
+    return n
 
 
 def _pixels(path: Path, key: str, a: np.ndarray, signed: bool) -> np.ndarray:
@@ -59,12 +101,16 @@ def _pixels(path: Path, key: str, a: np.ndarray, signed: bool) -> np.ndarray:
         raise DataError(f"{path}: {key} must be uint8 or float in [0, 1], got {a.dtype}")
     if out.ndim < 2:
         raise DataError(f"{path}: {key} must have shape (N, ...) with one sample per row, got {a.shape}")
+    if out.size == 0 and out.shape[0]:
+        raise DataError(f"{path}: {key} samples have shape {a.shape[1:]}: no values")
     return out[:, None] if out.ndim == 3 else out
 
 
 def _labels(path: Path, key: str, a: np.ndarray) -> np.ndarray:
     if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
         raise DataError(f"{path}: {key} must be a vector of integer labels, got {a.dtype} {a.shape}")
+    if a.size and int(a.min()) < 0:
+        raise DataError(f"{path}: {key} has negative labels (down to {int(a.min())}); labels are 0..K-1")
     return a.astype(np.int64)
 
 
