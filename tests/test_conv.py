@@ -110,9 +110,13 @@ def test_quantised_convolutions_have_no_exponent_and_pools_stay_exact(trained_cn
 
 
 def test_convolution_with_an_exponent_is_refused(trained_cnn, digits):
+    """Lava's Conv model has no weight exponent: a quantised Conv2d with one is not a valid graph (so a network file
+    holding one is refused on load, issue 15), and the simulator's graph check refuses it before running."""
+    from toolkit.errors import GraphError
+
     g = _compile(trained_cnn, digits, ConversionMode.RATE, timesteps=4)
     bad = g.with_nodes([n.replace(weight_exp=1) if n.name == "conv2d1" else n for n in g.nodes])
-    with pytest.raises(LoweringError, match="no weight exponent"):
+    with pytest.raises(GraphError, match="a quantised convolution has no exponent register"):
         simulate(bad, digits[1].x[:2].reshape(-1, 1, 8, 8))
 
 
