@@ -16,7 +16,8 @@ def test_help_lists_subcommands():
 
     from toolkit.cli import build_parser
 
-    expected = ["demo", "train", "learn", "sweep", "bench", "compile", "run", "inspect", "export", "verify", "info"]
+    expected = ["demo", "train", "learn", "sweep", "bench", "compile", "run", "inspect", "import", "export", "verify",
+                "info"]
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == expected == list(COMMANDS)  # every command is a parser choice, in order
     import os

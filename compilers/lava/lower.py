@@ -26,6 +26,10 @@ width) and flattened on the way, with Lava's virtual ports, exactly as lava-dl's
 so a Dense sees its inputs in PyTorch's flatten order and keeps PyTorch's weight matrix.
 Recorded state is returned in the IR's order (``ir_layout``).
 
+Read-out. A ``SampleCounter`` sums what the Output's group sends per sample window; for a ``VOLTAGE`` Output the
+group is our ``LIFResetVoltage``, which also sends its voltage every step, and the counter keeps the value of the
+window's last step (one read of ``counts`` per run, not a ``Var.get`` per sample).
+
 Graded spikes. A synapse receives multi-bit payloads (``num_message_bits`` > 0) when its source
 sends them (``SENDS``: a graded input encoding, a sigma-delta group); binary spikes otherwise.
 """
@@ -84,6 +88,8 @@ class Lowered:
     ports: dict[str, Any] = field(default_factory=dict)
     #: the learning ports (``bap``, ``y1``..``y3``): a learning neuron's outputs, a plastic synapse's inputs
     learning: dict[str, Any] = field(default_factory=dict)
+    #: where a ``VOLTAGE`` Output reads the group's voltage (``LIFResetVoltage.v_out``); None: it has none
+    voltage: Any = None
 
 
 @dataclass(frozen=True)
@@ -220,13 +226,32 @@ def _conv(n: ir.Conv2d, ctx: LowerContext) -> Lowered:
     return Lowered(c, c.s_in, c.a_out)
 
 
+def _reads_voltage(n: ir.Node, ctx: LowerContext) -> bool:
+    """True if an Output reads ``n``'s voltage (``ir.ReadoutMode.VOLTAGE``)."""
+    return any(isinstance(d, ir.Output) and d.readout is ir.ReadoutMode.VOLTAGE for d in ctx.graph.successors(n.name))
+
+
+def _voltage_lif(n: ir.LoihiLIF, ctx: LowerContext, kw: dict[str, Any]) -> Lowered:
+    """A group whose voltage an Output reads: our ``LIFResetVoltage``, which sends v every step (simulation only)."""
+    from compilers.lava.procs.neurons import LIFResetVoltage
+
+    if ctx.hardware:
+        raise LoweringError(f"LoihiLIF {n.name!r}: a voltage read-out sends the voltage through our LIFResetVoltage "
+                            "process, which runs only in simulation (Lava has no neuro-core model for it); use "
+                            "--backend lava-sim")
+    lif = LIFResetVoltage(reset_subtract=n.reset is ir.ResetMode.SUBTRACT, **kw)
+    return Lowered(lif, lif.a_in, lif.s_out, probes={"u": lif.u, "v": lif.v, "s": lif.s_out}, voltage=lif.v_out)
+
+
 @register_lowering(ir.LoihiLIF)
 def _lif(n: ir.LoihiLIF, ctx: LowerContext) -> Lowered:
     from lava.proc.lif.process import LIFReset
 
-    kw = dict(shape=lava_shape(tuple(n.shape)), du=int(n.du), dv=int(n.dv), vth=int(n.vth),
+    kw: dict[str, Any] = dict(shape=lava_shape(tuple(n.shape)), du=int(n.du), dv=int(n.dv), vth=int(n.vth),
               bias_mant=_to_lava(n.bias_mant.astype(np.int32)), bias_exp=_to_lava(n.bias_exp.astype(np.int32)),
               reset_interval=ctx.timesteps, reset_offset=ctx.reset_offset(n.name), name=n.name)
+    if _reads_voltage(n, ctx):
+        return _voltage_lif(n, ctx, kw)
     if n.reset is ir.ResetMode.ZERO:
         lif = LIFReset(**kw)
     elif ctx.hardware:
@@ -413,17 +438,27 @@ def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray]
         _connect(ports[graph.signal_source(e.dst).name if takes_signal else e.src], in_port)
     plastic = _connect_learning(graph, lowered)
     src_name = graph.signal_source(out.name).name
-    port = ports[src_name]
+    port = ports[src_name] if out.readout is not ir.ReadoutMode.VOLTAGE else _voltage_port(out, lowered, src_name)
     if hardware:
         port = _adapter("NxToPyAdapter", port, processes, "output_adapter")
     n_samples = len(next(iter(levels.values()))) if levels else 0
     counter = SampleCounter(shape=tuple(out.shape), n_samples=n_samples, timesteps=timesteps,
-                            latency=timing.offsets[src_name], name=out.name)
+                            latency=timing.offsets[src_name], last=out.readout is ir.ReadoutMode.VOLTAGE,
+                            name=out.name)
     _connect(port, counter.a_in, lava_layout=False)
     processes[out.name] = counter
     return LavaBuild(sources=sources, counter=counter, processes=processes, timesteps=timesteps,
                      n_samples=n_samples, latency=timing.latency, offsets=dict(timing.offsets),
                      probes={name: low.probes for name, low in lowered.items() if low.probes}, plastic=plastic)
+
+
+def _voltage_port(out: ir.Output, lowered: Mapping[str, Lowered], src: str) -> _Port:
+    """Where a ``VOLTAGE`` Output reads its group's voltage; ``LoweringError`` if the group sends none."""
+    low = lowered.get(src)
+    if low is None or low.voltage is None:
+        raise LoweringError(f"Output {out.name!r} reads the voltage of {src!r}, which has no voltage port in Lava "
+                            "(a voltage read-out reads a LoihiLIF group)")
+    return _Port(low.voltage, lava_layout=True)
 
 
 def _connect_learning(graph: ir.Graph, lowered: Mapping[str, Lowered]) -> dict[str, Any]:

@@ -52,6 +52,7 @@ __all__ = [
     "recurrent",
     "two_factor_rules",
     "two_inputs",
+    "voltage_readouts",
 ]
 
 
@@ -495,6 +496,22 @@ FAMILIES: dict[str, Family] = {
     "learning_lif": Family(learning_lif_chains(), 20, frozenset({ir.Input, ir.Flatten, ir.Dense,
                                                                  ir.LoihiLearningLIF, ir.Output})),
 }
+
+
+@st.composite
+def voltage_readouts(draw: Callable) -> Case:
+    """A ``dense_lif``, ``branching`` or ``recurrent`` case whose Output reads its group's voltage after the last
+    step (``ir.ReadoutMode.VOLTAGE``, a leaky-integrator read-out): any parameters, so the read-out group may also
+    spike, reset (to zero or by subtraction), saturate and feed a recurrent synapse; Lava builds our
+    ``LIFResetVoltage`` for it and a ``SampleCounter`` that keeps the window's last value."""
+    case = draw(st.one_of(dense_lif_chains(), branching(), recurrent()))
+    nodes = [n.replace(readout=ir.ReadoutMode.VOLTAGE) if isinstance(n, ir.Output) else n for n in case.graph.nodes]
+    graph = case.graph.with_nodes(nodes)
+    assume(type(graph.signal_source(graph.of_type(ir.Output)[0].name)) is ir.LoihiLIF)
+    return Case(graph=graph, x=case.x, timesteps=case.timesteps)
+
+
+FAMILIES["voltage_readout"] = Family(voltage_readouts(), 30, _LIF_GRAPH)
 
 
 # ---------------------------------------------------------------- learning: rules and plastic networks

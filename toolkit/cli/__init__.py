@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "compile": "toolkit.cli.compile",
     "run": "toolkit.cli.run",
     "inspect": "toolkit.cli.inspect",
+    "import": "toolkit.cli.import_net",
     "export": "toolkit.cli.export",
     "verify": "toolkit.cli.verify",
     "info": "toolkit.cli.info",

@@ -102,6 +102,9 @@ class ReadoutMode(enum.Enum):
     VALUE = "value"              #: float value of the preceding node (float graphs)
     SPIKE_COUNT = "spike_count"  #: number of spikes over the sample's timesteps
     SIGMA = "sigma"              #: sum of graded (sigma-delta) messages over the timesteps
+    #: membrane voltage v of the (``LoihiLIF``) group read, after the sample's last step: a non-spiking read-out
+    #: (NIR's LI / CubaLI), whose group must never fire
+    VOLTAGE = "voltage"
 
 
 class Flow(enum.Enum):

@@ -36,7 +36,10 @@ class Output(Node):
     """Network output: one score per class; the prediction is the argmax.
 
     With ``SPIKE_COUNT`` the score is the number of spikes of each output neuron over
-    the sample's T steps; ties go to the lowest class index.
+    the sample's T steps; ties go to the lowest class index. With ``VOLTAGE`` (a leaky-integrator
+    read-out) the score is the voltage register v of each neuron of the ``LoihiLIF`` group read,
+    after the sample's last step T (in its integer units, shared by the group, so the argmax is
+    the class whose membrane is highest at the end of the sample; ties to the lowest index).
     """
 
     shape: tuple[int, ...]

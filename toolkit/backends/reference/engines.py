@@ -14,6 +14,9 @@ The event-driven engine (``events``) runs Dense → LIF chains sample by sample.
 that runs plastic synapses and learning neurons' third-factor ports. ``engine="auto"`` picks stream
 for a graph that learns, else events where they apply and nothing is recorded, else nodes for graphs
 without cycles, else step. Tests check that all engines agree on every conformance case they accept.
+
+Read-outs: ``SPIKE_COUNT`` and ``SIGMA`` sum what the Output's source sends over the T steps; ``VOLTAGE`` takes the
+source ``LoihiLIF`` group's voltage after step T (the step and nodes engines; events and stream refuse it).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Plan:
     inputs: tuple[ir.Input, ...]
     output: ir.Output
     sources: Mapping[str, tuple[str, ...]]   # node -> the nodes feeding its ``in`` port
+    voltage: str | None = None               # the group a ``VOLTAGE`` Output reads (its v after the last step)
 
     def model(self, n: ir.Node) -> NodeModel:
         m = MODELS.of(n)
@@ -75,14 +79,35 @@ def plan(graph: ir.Graph) -> Plan:
             raise LoweringError(f"the reference simulator cannot run {type(n).__name__} {n.name!r} "
                                 f"(supported: {MODELS.supported()})")
     out = outputs[0]
-    if out.readout not in (ir.ReadoutMode.SPIKE_COUNT, ir.ReadoutMode.SIGMA):
-        raise LoweringError(f"Output {out.name!r} readout {out.readout.value!r} is not a spiking readout")
+    voltage = _voltage_source(graph, out)
     extra = sorted({e.port for e in graph.edges} - {"in"})
     if extra:
         raise LoweringError(f"this reference engine has no model for ports {extra}; the stream engine has "
                             "(engine='stream', or 'auto')")
     sources = {n.name: tuple(e.src for e in graph.in_edges(n.name, "in")) for n in graph.nodes}
-    return Plan(graph=graph, order=tuple(graph.topological()), inputs=inputs, output=out, sources=sources)
+    return Plan(graph=graph, order=tuple(graph.topological()), inputs=inputs, output=out, sources=sources,
+                voltage=voltage)
+
+
+def _voltage_source(graph: ir.Graph, out: ir.Output) -> str | None:
+    """The group whose voltage a ``VOLTAGE`` Output reads (None for the summed read-outs); ``LoweringError`` for a
+    read-out the reference has no rule for, or a voltage read-out of something without a voltage."""
+    if out.readout in (ir.ReadoutMode.SPIKE_COUNT, ir.ReadoutMode.SIGMA):
+        return None
+    if out.readout is not ir.ReadoutMode.VOLTAGE:
+        raise LoweringError(f"Output {out.name!r} readout {out.readout.value!r} is not a spiking readout")
+    src = graph.signal_source(out.name)
+    if type(src) is not ir.LoihiLIF:   # a learning neuron runs in the stream engine, which sums
+        raise LoweringError(f"Output {out.name!r} reads the voltage of {type(src).__name__} {src.name!r}; a voltage "
+                            "read-out reads a LoihiLIF group")
+    return src.name
+
+
+def _voltage(p: Plan, state: Mapping[str, Any], batch: int) -> np.ndarray:
+    """The read-out group's voltage after the last step, (B, n) int64 (a ``VOLTAGE`` Output's scores)."""
+    assert p.voltage is not None
+    node = p.graph.node(p.voltage)
+    return np.asarray(p.model(node).read(node, state[p.voltage])["v"]).reshape(batch, -1).astype(np.int64)
 
 
 def _readout(s: np.ndarray) -> np.ndarray:
@@ -123,13 +148,14 @@ def run_steps(p: Plan, encoded: Mapping[str, np.ndarray], timesteps: int, rec: R
             now[n.name] = _step_node(p, n, now, state, queue, encoded, k, batch)
         for n in delayed:  # their step-k input is known now; it leaves the queue d steps later
             queue[n.name][k % n.delay] = p.model(n).step(n, state[n.name], now[p.sources[n.name][0]])
-        score += _readout(now[p.output.name][:, None])
+        if p.voltage is None:
+            score += _readout(now[p.output.name][:, None])
         for n in recorded:
             for var, value in {**p.model(n).read(n, state[n.name]), "s": now[n.name]}.items():
                 trace[n.name].setdefault(var, []).append(np.asarray(value).astype(np.int32, copy=False))
     for name, vars_ in trace.items():
         rec.add(name, **{k: np.stack(v, 1) for k, v in vars_.items()})
-    return score
+    return score if p.voltage is None else _voltage(p, state, batch)
 
 
 def _step_node(p: Plan, n: ir.Node, now: dict[str, Any], state: dict[str, Any], queue: dict[str, list[Any]],
@@ -161,16 +187,21 @@ def run_nodes(p: Plan, encoded: Mapping[str, np.ndarray], timesteps: int, rec: R
     order = p.graph.dataflow_order()   # every node after its sources, delayed synapses included
     users = {n.name: sum(n.name in srcs for srcs in p.sources.values()) for n in order}
     outs: dict[str, np.ndarray] = {}
+    last_v = np.zeros((batch, 0), np.int64)
     for n in order:
         if isinstance(n, ir.Input):
             outs[n.name] = encoded[n.name]
             continue
         srcs = p.sources[n.name]
         if isinstance(n, ir.Output):
-            return _readout(outs[srcs[0]])
+            return _readout(outs[srcs[0]]) if p.voltage is None else last_v
         if isinstance(n, ir.NeuronGroup):
             a = _summed([outs[s] for s in srcs], (batch, timesteps))
-            outs[n.name] = p.model(n).run(n, _zeros(n, (batch, timesteps)) if a is None else a, rec)
+            a = _zeros(n, (batch, timesteps)) if a is None else a
+            if n.name == p.voltage:
+                outs[n.name], last_v = _run_voltage(p, n, a, rec)
+            else:
+                outs[n.name] = p.model(n).run(n, a, rec)
         else:
             y = p.model(n).run(n, outs[srcs[0]], rec)
             outs[n.name] = _delayed(y, n.delay) if isinstance(n, ir.Synapse) and n.delay else y
@@ -179,6 +210,17 @@ def run_nodes(p: Plan, encoded: Mapping[str, np.ndarray], timesteps: int, rec: R
             if users[s] == 0:
                 del outs[s]
     raise LoweringError("the graph has no Output")  # plan() guarantees one
+
+
+def _run_voltage(p: Plan, n: ir.NeuronGroup, a: np.ndarray, rec: Recorder) -> tuple[np.ndarray, np.ndarray]:
+    """The read-out group over all steps (nodes engine): its output and its voltage after the last step (B, n),
+    taken from a recording of its own (passed on to ``rec`` if that records the group too)."""
+    own = Recorder(names={n.name})
+    out = p.model(n).run(n, a, own)
+    traces = own.result()[n.name]
+    if rec.wants(n.name):
+        rec.add(n.name, **traces)
+    return out, traces["v"][:, -1].reshape(len(out), -1).astype(np.int64)
 
 
 def _engine(p: Plan, engine: str, record: bool) -> tuple[str, Any]:

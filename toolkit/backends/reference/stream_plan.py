@@ -48,6 +48,9 @@ def plan_stream(graph: ir.Graph) -> StreamPlan:
     _check_rules(graph)
     order = tuple(n for n in graph.topological() if not isinstance(n, (ir.Synapse, ir.Output)))
     out = outputs[0]
+    if out.readout is ir.ReadoutMode.VOLTAGE:
+        raise LoweringError(f"Output {out.name!r} reads a voltage; the stream engine sums what its group sends (spikes "
+                            "or messages): run a voltage read-out with engine='step' or 'nodes' (or 'auto')")
     return StreamPlan(graph=graph, timing=timing, order=order, output=out,
                       out_source=graph.signal_source(out.name).name)
 
