@@ -13,6 +13,7 @@ from compilers.netdir import save_network
 from compilers.passes import CompileOptions, ConversionMode, pipeline_for, run_pipeline
 from toolkit import ir
 from toolkit.data import Dataset, DataSource
+from toolkit.training import Arch
 from toolkit.training.checkpoint import load_checkpoint
 
 __all__ = ["compile_checkpoint", "compile_model", "compile_report"]
@@ -49,12 +50,14 @@ def compile_report(graph: ir.Graph, opts: CompileOptions, **extra: Any) -> dict[
 
 def compile_checkpoint(checkpoint: str | Path, calibration: Dataset, opts: CompileOptions,
                        out_dir: str | Path | None = None,
-                       source: DataSource | None = None) -> tuple[ir.Graph, dict[str, Any]]:
+                       source: DataSource | None = None,
+                       loaded: tuple[nn.Module, Arch, dict[str, Any]] | None = None) -> tuple[ir.Graph, dict[str, Any]]:
     """Compile the model in ``checkpoint``; if ``out_dir`` is given, write the network folder. The report records
     the calibration data's ``source`` (the dataset as it was named, a name or a ``.npz`` path, its ``data_dir`` and
-    whether it is fed as ON/OFF channels), which ``nfa run``, ``verify`` and ``inspect`` then default to."""
+    whether it is fed as ON/OFF channels), which ``nfa run``, ``verify`` and ``inspect`` then default to.
+    ``loaded``: what ``load_checkpoint(checkpoint)`` returned, if the caller has read it already."""
     t0 = time.perf_counter()
-    model, arch, _ = load_checkpoint(checkpoint)
+    model, arch, _ = loaded if loaded is not None else load_checkpoint(checkpoint)
     graph = compile_model(model, arch.in_shape, opts)
     report = compile_report(graph, opts, checkpoint=str(checkpoint), calibration=calibration.name,
                             **({} if source is None else source._asdict()),

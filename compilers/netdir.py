@@ -70,10 +70,7 @@ def network_dataset(net_dir: str | Path, data: str | None, data_dir: str | Path 
     ``dataset``, or for older reports the ``calibration`` name, and ``data_dir``), else the embedded digits. The
     ON/OFF encoding is a property of the network's input, so it follows the report (or ``onoff``) either way."""
     report = load_compile_report(net_dir)
-    onoff = onoff or report.get("onoff") is True
-    if data is not None:
-        return DataSource(data, None if data_dir is None else str(data_dir), onoff)
     name = next((report[k] for k in ("dataset", "calibration") if isinstance(report.get(k), str)), None)
     saved_dir = report.get("data_dir") if isinstance(report.get("data_dir"), str) else None
-    return DataSource(name or "digits", str(data_dir) if data_dir is not None else saved_dir, onoff)
+    return DataSource.chosen(data, data_dir, onoff or report.get("onoff") is True, name, saved_dir)
 

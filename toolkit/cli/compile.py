@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkit.argtypes import at_least
 
@@ -54,22 +54,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "weight exponent 0, biases in steps of 64; needs --mode rate, --reset zero, binary input")
 
 
-def _trained_on(checkpoint: Path, data: str | None, data_dir: Path | None, onoff: bool) -> DataSource:
+def _trained_on(ckpt: dict[str, Any], data: str | None, data_dir: Path | None, onoff: bool) -> DataSource:
     """The dataset to calibrate on: the one given, else the checkpoint's training data, else digits; ON/OFF
     channels if asked or if the network was trained on them (its input expects them either way)."""
     from toolkit.data import DataSource
-    from toolkit.training.checkpoint import load_checkpoint
 
-    _, _, ckpt = load_checkpoint(checkpoint)
     cfg_data = (ckpt.get("config") or {}).get("data") or {}
-    onoff = onoff or cfg_data.get("onoff") is True
-    if data is not None:
-        return DataSource(data, None if data_dir is None else str(data_dir), onoff)
     name = ckpt.get("dataset") if isinstance(ckpt.get("dataset"), str) else None
     if isinstance(cfg_data.get("dataset"), str) and cfg_data["dataset"].endswith(".npz"):
         name = cfg_data["dataset"]   # the path, not the name the loader gave it (the file's stem)
     saved_dir = cfg_data.get("data_dir") if isinstance(cfg_data.get("data_dir"), str) else None
-    return DataSource(name or "digits", str(data_dir) if data_dir is not None else saved_dir, onoff)
+    return DataSource.chosen(data, data_dir, onoff or cfg_data.get("onoff") is True, name, saved_dir)
 
 
 def run(a: argparse.Namespace) -> int:
@@ -77,8 +72,10 @@ def run(a: argparse.Namespace) -> int:
     from compilers.passes import CompileOptions, ConversionMode
     from toolkit.hw import load_hw
     from toolkit.ir import Encoding, ResetMode
+    from toolkit.training.checkpoint import load_checkpoint
 
-    src = _trained_on(a.checkpoint, a.data, a.data_dir, a.onoff)
+    loaded = load_checkpoint(a.checkpoint)   # read once: for its training data here, for its model below
+    src = _trained_on(loaded[2], a.data, a.data_dir, a.onoff)
     train, _ = src.load()
     calib = train.take(a.calibration_samples)
     opts = CompileOptions(hw=load_hw(a.hw), calibration=calib.x, mode=ConversionMode(a.mode),
@@ -87,7 +84,7 @@ def run(a: argparse.Namespace) -> int:
                           timesteps=a.timesteps, allow_clipping=a.allow_clipping,
                           delta_threshold=a.delta_threshold, cum_error=a.cum_error, message_bits=a.message_bits,
                           netx_compatible=a.netx_compatible)
-    _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out, source=src)
+    _, report = compile_checkpoint(a.checkpoint, calib, opts, out_dir=a.out, source=src, loaded=loaded)
     m = report["mapping"]
     print(f"compiled {a.checkpoint} for {report['hw']} ({report['mode']}, T={report['timesteps']}): "
           f"{m['cores']} cores on {m['chips']} chip(s) of {m['board']} "

@@ -95,3 +95,13 @@ class DataSource(NamedTuple):
 
     def load(self, seed: int = 0) -> tuple[Dataset, Dataset]:
         return load_dataset(self.dataset, data_dir=self.data_dir, seed=seed, onoff=self.onoff)
+
+    @classmethod
+    def chosen(cls, data: str | None, data_dir: str | Path | None, onoff: bool, saved: str | None,
+               saved_dir: str | None) -> DataSource:
+        """The dataset a command works on: the one given (``--data``, ``--data-dir``), else the one its input
+        recorded (``saved``, with its folder unless ``data_dir`` is given), else the embedded digits."""
+        given_dir = None if data_dir is None else str(data_dir)
+        if data is not None:
+            return cls(data, given_dir, onoff)
+        return cls(saved or "digits", given_dir if given_dir is not None else saved_dir, onoff)
