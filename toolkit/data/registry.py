@@ -6,6 +6,8 @@
 * ``mnist``, ``fashion-mnist``, ``kmnist`` (also ``kuzushiji-mnist``): the four IDX files
   (gzipped or not) in ``data_dir``; images (N, 1, 28, 28). Fashion-MNIST defaults to the
   folder of Debian's ``dataset-fashion-mnist`` package.
+* ``digits-rows``, ``mnist-rows``, ``fashion-mnist-rows``: the same images as sequences (steps, features), one
+  row per step, for recurrent networks; ``store-recall``: a generated memory task (``toolkit.data.temporal``).
 * a path ending in ``.npz``: see ``toolkit.data.npz``.
 """
 
@@ -20,6 +22,7 @@ from toolkit.data.digits import load_digits
 from toolkit.data.idx import load_idx_dataset
 from toolkit.data.npz import load_npz
 from toolkit.data.onoff import onoff_split
+from toolkit.data.temporal import as_rows, make_store_recall
 from toolkit.errors import DataError, DatasetNotFoundError
 
 __all__ = ["DATASETS", "FASHION_MNIST_DIR", "DataSource", "dataset_names", "load_dataset"]
@@ -54,12 +57,27 @@ def _idx(name: str, default_dir: Path | None) -> Loader:
     return load
 
 
+def _rows(name: str, images: Loader) -> Loader:
+    def load(data_dir: Path | None = None, seed: int = 0) -> tuple[Dataset, Dataset]:
+        train, test = images(data_dir=data_dir, seed=seed)
+        return as_rows(train, name), as_rows(test, name)
+    return load
+
+
+def _store_recall(data_dir: Path | None = None, seed: int = 0) -> tuple[Dataset, Dataset]:
+    return make_store_recall(seed=seed)
+
+
 #: name -> loader(data_dir=None, seed=0) returning (train, test)
 DATASETS: dict[str, Loader] = {
     "digits": _digits,
     "mnist": _idx("mnist", None),
     "fashion-mnist": _idx("fashion-mnist", FASHION_MNIST_DIR),
     "kmnist": _idx("kmnist", None),
+    "digits-rows": _rows("digits-rows", _digits),
+    "mnist-rows": _rows("mnist-rows", _idx("mnist", None)),
+    "fashion-mnist-rows": _rows("fashion-mnist-rows", _idx("fashion-mnist", FASHION_MNIST_DIR)),
+    "store-recall": _store_recall,
 }
 _ALIASES = {"kuzushiji-mnist": "kmnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
 

@@ -21,7 +21,7 @@ from toolkit.errors import CheckpointError
 from toolkit.fsutil import atomic_path
 from toolkit.training.models import Arch, build_model
 
-__all__ = ["CHECKPOINT_FORMAT", "content_digest", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "content_digest", "load_checkpoint", "read_checkpoint_file", "save_checkpoint"]
 
 
 def content_digest(arch: dict[str, Any], state: dict[str, Any]) -> str:
@@ -51,20 +51,34 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: Arch, **extra: Any
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Sequential, Arch, dict[str, Any]]:
-    """Rebuild the model from ``path``; return (model, arch, the whole checkpoint dict)."""
+def read_checkpoint_file(path: str | Path, *, expect: tuple[str, int, str] | None = None) -> dict[str, Any]:
+    """The raw dict of a checkpoint file of any of our formats (its ``format`` field says which: this module's
+    ``CHECKPOINT_FORMAT``, or ``toolkit.training.eprop.RSNN_FORMAT`` for a recurrent network). ``expect``:
+    (format, version, what it is called in errors), checked; else unchecked."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"{p}: no such checkpoint (train one with `nfa demo` or `nfa train CONFIG.yaml`)")
+        raise CheckpointError(f"{p}: no such checkpoint (train one with `nfa demo`, `nfa train CONFIG.yaml` or "
+                              "`nfa bench eprop`)")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for corrupt files
         raise CheckpointError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{p}: not an nfa checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{p}: checkpoint version {ckpt.get('version')} is not supported "
-                              f"(this toolkit reads version {CHECKPOINT_VERSION})")
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{p}: not an nfa checkpoint (it holds a {type(ckpt).__name__}, not a dict)")
+    if expect is not None:
+        fmt, version, what = expect
+        if ckpt.get("format") != fmt:
+            raise CheckpointError(f"{p}: not {what} (expected format {fmt!r}, found {ckpt.get('format')!r})")
+        if ckpt.get("version") != version:
+            raise CheckpointError(f"{p}: {what} version {ckpt.get('version')} is not supported "
+                                  f"(this toolkit reads version {version})")
+    return ckpt
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Sequential, Arch, dict[str, Any]]:
+    """Rebuild the model from ``path``; return (model, arch, the whole checkpoint dict)."""
+    p = Path(path)
+    ckpt = read_checkpoint_file(p, expect=(CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "an nfa checkpoint"))
     for key, kind in (("arch", dict), ("state_dict", dict)):
         if not isinstance(ckpt.get(key), kind):
             raise CheckpointError(f"{p}: the checkpoint has no {key!r} {kind.__name__} (damaged, or not written by "
