@@ -422,7 +422,7 @@ def _input(f: Any, b: _Build, opts: ImportOptions) -> tuple[ir.Input, int, dict[
             b.notes.append("netx's Input block does not connect its input port to its neurons: the file is imported "
                            "as netx runs it with skip_layers=1 (the input feeds layer 1 directly)")
     name = str(opts.extra.get("encoding", "delta" if graded else "rate"))
-    choices = [e.value for e in ir.Encoding if e.graded == graded and e is not ir.Encoding.ANALOG]
+    choices = [e.value for e in ir.Encoding if e.graded == graded and e is not ir.Encoding.ANALOG and not e.sequential]
     if name not in choices:
         raise LoweringError(f"{b.path}: the network's input takes {'graded' if graded else 'binary'} messages; "
                             f"encoding {name!r} is not one of {', '.join(choices)}")

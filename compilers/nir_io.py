@@ -25,10 +25,11 @@ group becomes a float ``ir.LIF`` by **forward Euler** at ``dt`` and is then quan
   step after a spike, which NIR does not describe (the import follows NIR).
 * Spikes are binary and worth 1; a spike crossing v > θ fires (NIR and Loihi compare strictly).
 * ``LI`` / ``CubaLI`` read-outs (non-spiking leaky integrators; only as the group an ``Output`` reads): the same Euler
-  discretisation as ``LIF`` / ``CubaLIF`` into a group that never fires: its float threshold is ``READOUT_MARGIN``
-  times the largest |v| its inputs can drive it to (all inputs spiking every step: |u| ≤ X/b, |v| ≤ (|u| + |b_v|)/a),
-  and after quantisation ``_check_readouts`` proves in integers that |u| ≤ (A << 6)·4096/(du + 1) < 2^23 and
-  |v| ≤ (|u| + |bias|)·4096/dv ≤ vth << 6 (else the import is refused). The Output reads it with
+  discretisation as ``LIF`` / ``CubaLIF`` into a group that never fires (``compilers.readouts``): its float threshold
+  is ``READOUT_MARGIN`` times the largest |v| its inputs can drive it to (all inputs spiking every step: |u| ≤ X/b,
+  |v| ≤ (|u| + |b_v|)/a), and after quantisation ``check_readouts`` proves in integers that
+  |u| ≤ (A << 6)·4096/(du + 1) < 2^23 and |v| ≤ (|u| + |bias|)·4096/dv ≤ vth << 6 (else the import is refused).
+  The Output reads it with
   ``ReadoutMode.VOLTAGE``: a class's score is the group's voltage register after the sample's last step, the
   prediction its argmax; one voltage scale per group, so the decision is NIR's up to quantisation.
 * ``Scale`` is folded into the synapse next to it (exact, both are linear): after a synapse that feeds only it and
@@ -85,6 +86,7 @@ from typing import Any
 import numpy as np
 
 from compilers.importers import Imported, ImportOptions, Reader, register_reader
+from compilers.readouts import check_readouts, readout_threshold
 from toolkit import ir
 from toolkit.errors import IRFormatError, LoweringError
 from toolkit.rules import Rule
@@ -99,8 +101,6 @@ READ_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Conv2d", "SumPool2d", 
 WRITE_SUPPORTED = ("Input", "Output", "Dense", "Conv2d", "Flatten", "LoihiLIF")
 _NEURONS = ("IF", "LIF", "CubaLIF")
 _READOUTS = ("LI", "CubaLI")   #: non-spiking leaky integrators: only as the group an Output reads
-#: a read-out group's float threshold is this many times the largest voltage its inputs can drive it to
-READOUT_MARGIN = 1.5
 _SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
 _PASS = ("Identity", "_SubInput", "_SubOutput")
 _META = "nfa_"
@@ -259,7 +259,7 @@ def _group(name: str, node: Any, opts: ImportOptions) -> _Group:
 
 def _readout_group(name: str, node: Any, opts: ImportOptions) -> _Group:
     """An LI or CubaLI read-out as a float ``ir.LIF`` with LIF's / CubaLIF's Euler discretisation; its threshold is
-    set once its synapses are known (``_readout_threshold``) so that it never fires."""
+    set once its synapses are known (``compilers.readouts.readout_threshold``) so that it never fires."""
     cuba = type(node).__name__ == "CubaLI"
     tau = node.tau_mem if cuba else node.tau
     shape = tuple(int(x) for x in np.shape(tau)) or (1,)
@@ -279,24 +279,6 @@ def _readout_group(name: str, node: Any, opts: ImportOptions) -> _Group:
                   "of a class is its voltage after the last step", readout=True)
 
 
-def _row_bound(syn: ir.Synapse, shape: tuple[int, ...]) -> np.ndarray:
-    """max |current| a synapse can send each neuron it feeds per step, for binary input spikes (one per neuron)."""
-    w = np.abs(np.asarray(syn.weight, dtype=np.float64))
-    if isinstance(syn, ir.Conv2d):   # each output sees every kernel tap at most once
-        return np.broadcast_to(w.reshape(w.shape[0], -1).sum(1)[:, None, None], shape).reshape(-1)
-    return w.sum(1)
-
-
-def _readout_threshold(name: str, g: _Group, b: _Build) -> float:
-    """READOUT_MARGIN times the largest voltage the read-out's inputs can drive it to in float units: with every
-    input spiking every step, |u| ≤ X/du and |v| ≤ (|u| + |bias|)/dv (geometric series); the integer registers are
-    checked again after quantisation (``_check_readouts``)."""
-    syns = [n for n in (b.nodes[s] for s, d in b.edges if d == name) if isinstance(n, ir.Synapse)]
-    x = sum((_row_bound(n, g.lif.shape) for n in syns), np.zeros(g.gain.shape))
-    v = (x / g.lif.du + np.abs(g.bias)) / g.lif.dv
-    return READOUT_MARGIN * float(v.max()) if v.size and v.max() > 0 else 1.0
-
-
 def _threshold_refused(name: str) -> LoweringError:
     return LoweringError(
         f"NIR node {name!r}: Threshold (a stateless H(I - theta) each step) cannot be imported exactly: a Loihi LIF "
@@ -304,38 +286,6 @@ def _threshold_refused(name: str) -> LoweringError:
         "leaks sgn(v)·(|v| >> 12) into the next, zero only while |v| < 4096, i.e. thresholds <= 63 and a bounded "
         "negative input, which quantised thresholds (up to 17 bits) do not keep; use a LIF/IF with reset instead "
         f"(supported: {', '.join(READ_SUPPORTED)})")
-
-
-def _register_bound(syn: ir.Synapse, shape: tuple[int, ...]) -> np.ndarray:
-    """max |a| a quantised synapse sends each neuron it feeds per step (binary input spikes): the row sums of its
-    registers, shifted by its exponent (a floor shift moves a value by less than one more unit)."""
-    rows = _row_bound(syn, shape)
-    e = int(syn.weight_exp)
-    return rows * 2.0 ** e + (1.0 if e < 0 else 0.0)
-
-
-def _check_readouts(graph: ir.Graph) -> list[str]:
-    """Prove in the chip's integers that no read-out group (a ``VOLTAGE`` Output's) can fire or wrap its current:
-    |u| ≤ (A << 6)·4096/(du + 1) < 2^23 and |v| ≤ (|u| + |bias|)·4096/dv ≤ vth << 6 (Loihi's truncating decays
-    keep at most these fractions). Returns a note per read-out; ``LoweringError`` if the bound does not hold."""
-    notes = []
-    for out in graph.of_type(ir.Output):
-        if out.readout is not ir.ReadoutMode.VOLTAGE:
-            continue
-        g = graph.signal_source(out.name)
-        assert isinstance(g, ir.LoihiLIF)
-        n = int(np.prod(g.shape))
-        syns = [s for s in (graph.node(e.src) for e in graph.in_edges(g.name)) if isinstance(s, ir.Synapse)]
-        a = sum((_register_bound(s, tuple(g.shape)) for s in syns), np.zeros(n))
-        u = a * 64.0 * 4096.0 / (g.du + 1)
-        bias = np.abs(g.bias_mant.astype(np.float64) * 2.0 ** g.bias_exp.astype(np.float64)).reshape(-1)
-        v = (u + bias) * 4096.0 / max(g.dv, 1)
-        if g.dv == 0 or u.max() >= 1 << 23 or v.max() > g.vth * 64:
-            raise LoweringError(f"NIR read-out {g.name!r}: after quantisation its voltage could reach "
-                                f"{v.max():.0f} > vth << 6 = {g.vth * 64} (or its current wrap 24 bits), so it could "
-                                "fire; the read-out would not be exact")
-        notes.append(f"{g.name}: read-out voltage bound {v.max():.0f} <= vth·64 = {g.vth * 64}: never fires")
-    return notes
 
 
 def _reset_mode(opts: ImportOptions) -> ir.ResetMode:
@@ -545,15 +495,15 @@ def nir_to_graph(nir_graph: Any, opts: ImportOptions) -> tuple[ir.Graph, list[st
     for name, g in b.groups.items():
         bias = g.bias.reshape(g.lif.shape) if np.any(g.bias != 0) else None
         b.nodes[name] = g.lif.replace(bias=bias)
-        if g.readout:
-            b.nodes[name] = b.nodes[name].replace(threshold=_readout_threshold(name, g, b))
         b.notes.append(g.notes)
     _delay_cycles(b)
     order = [n for n in flat.nodes if n in b.nodes]
     graph = ir.Graph(nodes=tuple(b.nodes[n] for n in order), edges=tuple(ir.Edge(src, dst) for src, dst in b.edges),
                      records=(ir.Converted(mode="rate"), ir.BiasesFolded(),
                               ir.Timesteps(steps=int(opts.timesteps or 32))))
-    return graph, b.notes
+    readouts = {name: graph.node(name) for name, g in b.groups.items() if g.readout}
+    return graph.replace_nodes({name: n.replace(threshold=readout_threshold(graph, name))
+                                for name, n in readouts.items()}), b.notes
 
 
 def _delay_cycles(b: _Build) -> None:
@@ -714,7 +664,7 @@ def read_nir(path: Path, opts: ImportOptions) -> Imported:
         graph = map_cores(quantize(ir.check_graph(float_graph), hw=hw), hw=hw)
         notes = [*notes, "quantised by compilers.passes.quantize: per group one voltage scale matched to the "
                  "threshold, 8-bit weight mantissas with a shared exponent, 17-bit vth, 13-bit bias mantissas",
-                 *_check_readouts(graph)]
+                 *check_readouts(graph, label="NIR ")]
     return Imported(graph=ir.check_graph(graph),
                     report={"format": "nir", "nir_version": str(nir.serialization.read_version(str(path))),
                             "dt": opts.dt, "timesteps": graph.timesteps, "notes": notes})
@@ -809,6 +759,10 @@ def _check_exportable(graph: ir.Graph) -> None:
         raise LoweringError(f"NIR export: {', '.join(bad)} cannot be written (NIR export supports "
                             f"{', '.join(WRITE_SUPPORTED)}: rate-coded networks; NIR has no sigma-delta neuron)")
     for i in graph.of_type(ir.Input):
+        if i.sequence:
+            raise LoweringError(f"NIR export: Input {i.name!r} is a sequence input (one row of the sample per step, a "
+                                "recurrent network's); NIR has no input of that kind, so the network cannot be "
+                                "written (run it with `nfa run` instead)")
         if i.encoding.graded:
             raise LoweringError(f"NIR export: Input {i.name!r} sends graded spikes ({i.encoding.value}); NIR's inputs "
                                 "are binary spikes: compile with --encoding rate or poisson")

@@ -103,7 +103,7 @@ def test_speed_on_cuda_without_a_gpu_is_one_line_not_a_fallback(capsys):
 def test_bench_registry_lists_every_benchmark_module():
     import importlib
 
-    assert set(BENCHMARKS) == {"cheon", "speed", "sim", "learn"}
+    assert set(BENCHMARKS) == {"cheon", "speed", "sim", "learn", "eprop", "deploy-rsnn"}
     for path in BENCHMARKS.values():
         mod = importlib.import_module(path)
         assert callable(mod.add_arguments) and callable(mod.run) and mod.__doc__

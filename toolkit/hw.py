@@ -74,13 +74,15 @@ class SynapseFormat:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NeuronFormat:
-    """Fixed-point ranges of the CUBA LIF neuron (Lava ``PyLifModelBitAcc``)."""
+    """Fixed-point ranges of the CUBA LIF neuron (Lava ``PyLifModelBitAcc``), and of the adaptive-threshold
+    neuron (``ir.LoihiALIF``) where the chip can run one (``adaptation_bits``; None: it cannot)."""
 
     threshold_bits: int = bounded(lo=1, hi=24)
     state_bits: int = bounded(lo=8, hi=32)
     bias_mant_bits: int = bounded(lo=2, hi=24)
     bias_exp_max: int = bounded(lo=0, hi=15)
     decay_bits: int = bounded(lo=1, hi=16)
+    adaptation_bits: int | None = bounded(None, lo=1, hi=24, doc="unsigned width of an ALIF's threshold increment")
 
     @property
     def vth_max(self) -> int:
@@ -89,6 +91,11 @@ class NeuronFormat:
     @property
     def bias_mant_max(self) -> int:
         return (1 << (self.bias_mant_bits - 1)) - 1
+
+    @property
+    def adaptation_max(self) -> int | None:
+        """The largest ALIF threshold increment (``LoihiALIF.beta``); None if the chip has no ALIF neuron."""
+        return None if self.adaptation_bits is None else (1 << self.adaptation_bits) - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -380,9 +380,9 @@ def _set_dotted(d: dict[str, Any], key: str, value: Any, source: str, *, prefix:
 def _check_compile(c: CompileSection, source: str) -> None:
     from toolkit.hw import load_hw
 
-    if c.encoding is Encoding.ANALOG:   # the float graphs' input, not a chip's
-        valid = ", ".join(repr(e.value) for e in Encoding if e is not Encoding.ANALOG)
-        raise ConfigError(f"{source}: compile.encoding: must be one of {valid} (got 'analog')")
+    if c.encoding in (Encoding.ANALOG, Encoding.SEQUENCE):   # the float graphs' input; sequence samples' input
+        valid = ", ".join(repr(e.value) for e in Encoding if e not in (Encoding.ANALOG, Encoding.SEQUENCE))
+        raise ConfigError(f"{source}: compile.encoding: must be one of {valid} (got {c.encoding.value!r})")
     try:
         load_hw(c.hw)
     except ConfigError as exc:

@@ -134,6 +134,7 @@ register_lowering = LOWERINGS.register
 SENDS: TypeRegistry[Callable[[Any], int]] = TypeRegistry("Lava payload width")
 SENDS.add(ir.Input, lambda n: int(n.bits) if n.encoding.graded else 0)
 SENDS.add(ir.LoihiLIF, lambda n: 0)
+SENDS.add(ir.LoihiALIF, lambda n: 0)
 SENDS.add(ir.LoihiSigmaDelta, lambda n: int(n.message_bits))
 
 
@@ -262,6 +263,22 @@ def _lif(n: ir.LoihiLIF, ctx: LowerContext) -> Lowered:
 
         lif = LIFResetSubtract(**kw)
     return Lowered(lif, lif.a_in, lif.s_out, probes={"u": lif.u, "v": lif.v, "s": lif.s_out})
+
+
+@register_lowering(ir.LoihiALIF)
+def _alif(n: ir.LoihiALIF, ctx: LowerContext) -> Lowered:
+    """Our ``ALIFReset`` (simulation only); it also sends its voltage, which a ``VOLTAGE`` Output reads."""
+    if ctx.hardware:
+        raise LoweringError(f"LoihiALIF {n.name!r}: the adaptive-threshold neuron is a neuron program of ours with a "
+                            "CPU model only (no neuro-core model yet); use --backend lava-sim")
+    from compilers.lava.procs.neurons import ALIFReset
+
+    alif = ALIFReset(shape=lava_shape(tuple(n.shape)), du=int(n.du), dv=int(n.dv), vth=int(n.vth),
+                     bias_mant=_to_lava(n.bias_mant.astype(np.int32)), bias_exp=_to_lava(n.bias_exp.astype(np.int32)),
+                     beta=int(n.beta), dr=int(n.dr), reset_subtract=n.reset is ir.ResetMode.SUBTRACT,
+                     reset_interval=ctx.timesteps, reset_offset=ctx.reset_offset(n.name), name=n.name)
+    return Lowered(alif, alif.a_in, alif.s_out, probes={"u": alif.u, "v": alif.v, "r": alif.r, "s": alif.s_out},
+                   voltage=alif.v_out)
 
 
 @register_lowering(ir.LoihiLearningLIF)
@@ -395,7 +412,7 @@ def _sources(graph: ir.Graph, inputs: list[ir.Input], levels: Mapping[str, np.nd
     for inp in inputs:
         src = EncodedSource(levels=levels[inp.name].astype(np.int32), timesteps=timesteps,
                             encoding=inp.encoding.value, bits=inp.bits, seed=inp.seed,
-                            offset=timing.offsets[inp.name], name=inp.name)
+                            offset=timing.offsets[inp.name], sequence=inp.sequence, name=inp.name)
         sources[inp.name] = processes[inp.name] = src
         port = _Port(src.s_out, lava_layout=False)
         if hardware:  # host-side processes reach neuro-cores through lava-loihi's spike adapters
@@ -406,8 +423,8 @@ def _sources(graph: ir.Graph, inputs: list[ir.Input], levels: Mapping[str, np.nd
 
 def lower_to_lava(graph: ir.Graph, levels: np.ndarray | Mapping[str, np.ndarray], *, timesteps: int,
                   hardware: bool = False, seed: int = 0) -> LavaBuild:
-    """Build the Lava processes for ``graph`` fed with integer input ``levels`` (N, *input shape), or a mapping
-    from each Input's name to its levels."""
+    """Build the Lava processes for ``graph`` fed with integer input ``levels`` (N, *input shape; (N, S, *shape) for
+    a sequence input of S rows), or a mapping from each Input's name to its levels."""
     require_lava()
     from compilers.lava.procs.sinks import SampleCounter
 
@@ -457,7 +474,7 @@ def _voltage_port(out: ir.Output, lowered: Mapping[str, Lowered], src: str) -> _
     low = lowered.get(src)
     if low is None or low.voltage is None:
         raise LoweringError(f"Output {out.name!r} reads the voltage of {src!r}, which has no voltage port in Lava "
-                            "(a voltage read-out reads a LoihiLIF group)")
+                            "(a voltage read-out reads a LoihiLIF or LoihiALIF group)")
     return _Port(low.voltage, lava_layout=True)
 
 

@@ -109,7 +109,7 @@ def convert_rate(graph: ir.Graph, *, reset: ir.ResetMode = ir.ResetMode.ZERO,
                  encoding: ir.Encoding = ir.Encoding.RATE, timesteps: int = 32,
                  threshold: float = 1.0) -> ir.Graph:
     """Replace every ReLU/Identity with an IF ``LIF`` group; set input encoding and readout."""
-    if encoding in (ir.Encoding.ANALOG, ir.Encoding.DELTA):
+    if encoding in (ir.Encoding.ANALOG, ir.Encoding.DELTA, ir.Encoding.SEQUENCE):
         raise GraphError(f"convert_rate: a rate-coded network needs input encoding rate, poisson or current, "
                          f"not {encoding.value}")
     if timesteps < 1:

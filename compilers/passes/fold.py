@@ -26,7 +26,7 @@ BIAS_LAYOUT: TypeRegistry[Callable[[ir.Synapse, tuple[int, ...]], np.ndarray]] =
 #: float neuron-group types that carry a ``bias`` field (value: True)
 TAKES_BIAS: TypeRegistry[bool] = TypeRegistry("bias folding")
 
-for _t in (ir.ReLU, ir.Identity, ir.LIF, ir.SigmaDelta):
+for _t in (ir.ReLU, ir.Identity, ir.LIF, ir.ALIF, ir.SigmaDelta):
     TAKES_BIAS.add(_t, True)
 
 

@@ -163,6 +163,7 @@ def _conv(n: ir.Conv2d, in_shape: tuple[int, ...]) -> Connectivity:
 
 
 COMPARTMENTS.add(ir.LoihiLIF, 1)
+COMPARTMENTS.add(ir.LoihiALIF, 1)   # our neuron program: one compartment with a third state register
 COMPARTMENTS.add(ir.LoihiSigmaDelta, 1)
 
 

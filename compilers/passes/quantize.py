@@ -27,6 +27,9 @@ Rate coding (``LIF`` groups, binary spikes after the input):
   register takes registers round(W_k · S / in_scale_k) instead, which must fit.
 * bias: b · S · 64 in voltage units (the voltage carries 6 fractional bits), written as
   bias_mant · 2^bias_exp with a 13-bit signed mantissa and the smallest exponent that fits.
+* an ``ALIF`` group (adaptive threshold) quantises as a ``LIF`` group, its exponent keeping both θ · S and
+  β · S in the threshold's range, plus beta = round(β · S) (the ``neuron.adaptation_bits`` register; chips
+  without one refuse ALIF groups) and the 12-bit decay dr = round(4096 · (1 − ρ)) (``ir.LoihiALIF``).
 
 Sigma-delta (``SigmaDelta`` groups, graded spikes; ``LoihiSigmaDelta`` documents the
 arithmetic). Weights of a single magnitude (pooling kernels) take the register 2, exact and
@@ -171,6 +174,7 @@ QUANTIZERS: TypeRegistry[Quantizer] = TypeRegistry("quantiser")
 #: it (a recurrent synapse); a group without an entry must be quantised before anything reads it.
 PAYLOADS: TypeRegistry[Callable[[Any], tuple[float, int]]] = TypeRegistry("output payload")
 PAYLOADS.add(ir.LIF, lambda g: (1.0 / g.threshold, 1))
+PAYLOADS.add(ir.ALIF, lambda g: (1.0 / g.threshold, 1))
 
 
 def quantize_weights(w: np.ndarray, weight_bits: int) -> tuple[np.ndarray, float]:
@@ -230,8 +234,9 @@ def _max_dendritic_sum(r: np.ndarray, max_input: int) -> int:
 
 
 def _choose_exponent(theta: float, base_scale: float, max_sum: float, exps: ExponentRange, ctx: QuantContext,
-                     layer_name: str) -> int:
-    """Weight exponent e: threshold in range, no current overflow, enough precision."""
+                     layer_name: str, what: str = "threshold") -> int:
+    """Weight exponent e: threshold (``what``: the value that must fit the threshold's register) in range, no
+    current overflow, enough precision."""
     neu = ctx.hw.neuron
     cur_limit = 1 << (neu.state_bits - 1 - 6)  # a << 6 must stay inside the signed state
 
@@ -248,12 +253,12 @@ def _choose_exponent(theta: float, base_scale: float, max_sum: float, exps: Expo
         e += 1
     if not fits(e):
         raise QuantizationError(
-            f"layer {layer_name!r}: threshold {vth(e):.0f} or input current cannot fit the chip's "
+            f"layer {layer_name!r}: {what} {vth(e):.0f} or input current cannot fit the chip's "
             f"{neu.threshold_bits}-bit threshold / {neu.state_bits}-bit state with weight exponents "
             f"{exps.lo}..{exps.hi}; lower the threshold-balancing percentile or the input resolution")
     if round(vth(e)) < 1:
-        raise QuantizationError(f"layer {layer_name!r}: threshold rounds to 0 at the largest weight "
-                                f"exponent {e}; the layer's weights are too large relative to its threshold")
+        raise QuantizationError(f"layer {layer_name!r}: {what} rounds to 0 at the largest weight "
+                                f"exponent {e}; the layer's weights are too large relative to its {what}")
     return e
 
 
@@ -337,11 +342,21 @@ def _shared_scale_registers(inp: SynapseIn, w: np.ndarray, unit: float, scale: f
     return _Registers((m << shift).astype(np.int32), e, step)
 
 
-@QUANTIZERS.register(ir.LIF)
-def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
-    group = layer.group
-    if not isinstance(group, ir.LIF):
-        raise QuantizationError(f"{group.name!r} is not a LIF group")
+@dataclass(frozen=True, slots=True)
+class _RateGroup:
+    """What quantising a LIF-like group (``LIF``, ``ALIF``) gives: its voltage scale S (voltage units per float
+    unit, before the 6-bit shift), its synapses, the ``LoihiLIF`` fields and the report."""
+
+    scale: float
+    synapses: tuple[ir.Synapse, ...]
+    fields: dict[str, Any]
+    report: dict[str, Any]
+
+
+def _quantize_rate(layer: Layer, group: ir.LIF | ir.ALIF, ctx: QuantContext, top: float,
+                   what: str = "threshold") -> _RateGroup:
+    """The shared voltage scale, the synapses' registers, threshold, bias and decays of a LIF-like group; the
+    exponent keeps ``top`` (the threshold, or a larger value ``what`` that must fit as wide a register) in range."""
     if not layer.inputs:
         raise QuantizationError(f"group {group.name!r} has no synapse; nothing sets its voltage scale")
     bits = ctx.hw.synapse.weight_bits
@@ -352,7 +367,7 @@ def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
     ref, (r_ref, unit_ref) = layer.inputs[lead], full[lead]
     max_sum = sum(_max_dendritic_sum(r, i.max_input) * natural[lead] / nat
                   for i, (r, _), nat in zip(layer.inputs, full, natural, strict=True))
-    e = _choose_exponent(group.threshold, natural[lead], max_sum, ref.exponents, ctx, ref.synapse.name)
+    e = _choose_exponent(top, natural[lead], max_sum, ref.exponents, ctx, ref.synapse.name, what)
     lead_regs = _registers(ws[lead], r_ref, unit_ref, e, ref.exponents, ref.synapse.name)
     scale = ref.in_scale / lead_regs.unit * 2.0 ** lead_regs.weight_exp
     regs = [lead_regs if k == lead else _shared_scale_registers(i, ws[k], full[k][1], scale, ctx, group.name)
@@ -362,9 +377,8 @@ def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
     bias = np.zeros(group.shape) if group.bias is None else np.asarray(group.bias, dtype=np.float64)
     quantize_bias = _quantize_bias_netx if ctx.netx else _quantize_bias
     mant, bexp, clipped = quantize_bias(bias * scale * 64.0, ctx, ref.synapse.name)
-    new_group = ir.LoihiLIF(name=group.name, shape=group.shape, vth=int(vth), bias_mant=mant, bias_exp=bexp,
-                            du=int(round(group.du * 4096)) - 1 if group.du > 0 else 0,
-                            dv=int(round(group.dv * 4096)), reset=group.reset)
+    fields = dict(vth=int(vth), bias_mant=mant, bias_exp=bexp, dv=int(round(group.dv * 4096)), reset=group.reset,
+                  du=int(round(group.du * 4096)) - 1 if group.du > 0 else 0)
     per_synapse = {i.synapse.name: {"weight_exp": r.weight_exp, "weight_unit": r.unit,
                                     "weight_rel_error": _rel_error(r.r * r.unit, w)}
                    for i, r, w in zip(layer.inputs, regs, ws, strict=True)}
@@ -374,9 +388,46 @@ def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
               "threshold_rel_error": abs(vth - group.threshold * scale) / max(group.threshold * scale, 1e-30),
               "bias_exp_max": int(bexp.max()) if bexp.size else 0, "clipped": clipped,
               "synapses": per_synapse}
-    return Quantized(tuple(i.synapse.replace(weight=r.r, weight_exp=r.weight_exp)
-                           for i, r in zip(layer.inputs, regs, strict=True)),
-                     new_group, report, out_scale=1.0 / group.threshold)
+    synapses = tuple(i.synapse.replace(weight=r.r, weight_exp=r.weight_exp)
+                     for i, r in zip(layer.inputs, regs, strict=True))
+    return _RateGroup(scale, synapses, fields, report)
+
+
+@QUANTIZERS.register(ir.LIF)
+def _quantize_lif(layer: Layer, ctx: QuantContext) -> Quantized:
+    group = layer.group
+    if not isinstance(group, ir.LIF):
+        raise QuantizationError(f"{group.name!r} is not a LIF group")
+    q = _quantize_rate(layer, group, ctx, group.threshold)
+    return Quantized(q.synapses, ir.LoihiLIF(name=group.name, shape=group.shape, **q.fields), q.report,
+                     out_scale=1.0 / group.threshold)
+
+
+@QUANTIZERS.register(ir.ALIF)
+def _quantize_alif(layer: Layer, ctx: QuantContext) -> Quantized:
+    """As a ``LIF`` group (one voltage scale S, the exponent also keeping β · S in range), plus the adaptation:
+    beta = round(β · S) (``ir.LoihiALIF``: r = 64 · S · r_float) and dr = round(4096 · (1 − ρ)), at most 4095 (ρ
+    below 1/8192 becomes 1/4096)."""
+    group = layer.group
+    if not isinstance(group, ir.ALIF):
+        raise QuantizationError(f"{group.name!r} is not an ALIF group")
+    beta_max = ctx.hw.neuron.adaptation_max
+    if beta_max is None:
+        raise QuantizationError(f"ALIF group {group.name!r}: {ctx.hw.name} has no adaptive-threshold neuron "
+                                f"(neuron.adaptation_bits in hw_configs/{ctx.hw.name}.yaml); compile for loihi2")
+    q = _quantize_rate(layer, group, ctx, max(group.threshold, group.beta),
+                       "threshold" if group.threshold >= group.beta else "threshold increment beta")
+    beta = round(group.beta * q.scale)
+    if beta > beta_max:
+        raise QuantizationError(f"ALIF group {group.name!r}: beta {group.beta:g} is {beta} in voltage units, above "
+                                f"the {ctx.hw.neuron.adaptation_bits}-bit adaptation register's {beta_max}; lower "
+                                "beta or the input resolution")
+    dr = min(4095, round(4096 * (1.0 - group.rho)))
+    report = {**q.report, "beta": beta, "dr": dr,
+              "beta_rel_error": abs(beta - group.beta * q.scale) / max(group.beta * q.scale, 1e-30),
+              "rho_quantized": 1.0 - dr / 4096}
+    node = ir.LoihiALIF(name=group.name, shape=group.shape, beta=beta, dr=dr, **q.fields)
+    return Quantized(q.synapses, node, report, out_scale=1.0 / group.threshold)
 
 
 # ---------------------------------------------------------------- sigma-delta: SigmaDelta groups

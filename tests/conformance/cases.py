@@ -42,6 +42,7 @@ __all__ = [
     "PROPERTIES",
     "Case",
     "Family",
+    "alif_networks",
     "branching",
     "conv_chains",
     "dense_lif_chains",
@@ -50,6 +51,7 @@ __all__ = [
     "plastic_networks",
     "plastic_rules",
     "recurrent",
+    "sequence_inputs",
     "two_factor_rules",
     "two_inputs",
     "voltage_readouts",
@@ -514,6 +516,43 @@ def voltage_readouts(draw: Callable) -> Case:
 FAMILIES["voltage_readout"] = Family(voltage_readouts(), 30, _LIF_GRAPH)
 
 
+# ---------------------------------------------------------------- adaptive threshold: LoihiALIF groups
+
+_BETA_MAX = (1 << 17) - 1
+
+
+@st.composite
+def _adaptive(draw: Callable, lif: ir.LoihiLIF) -> ir.LoihiALIF:
+    """``lif`` with an adaptive threshold: beta anywhere in 0..2^17 − 1 (small ones often), dr anywhere (0 and
+    4095 often). A third of the groups are drawn to saturate r: vth ≤ 8, beta ≥ 2^16, no decay, no leak and the
+    largest bias (2^19 per step), so the first spike lifts r to 2^22 or more and the second, 8–16 steps later,
+    fills the 24-bit register."""
+    if draw(st.integers(0, 2)) == 0:
+        full = np.full(lif.shape, 4095, np.int32)
+        return ir.LoihiALIF(name=lif.name, shape=lif.shape, vth=draw(st.integers(0, 8)), bias_mant=full,
+                            bias_exp=np.full(lif.shape, 7, np.int32), du=lif.du, dv=0, reset=lif.reset,
+                            beta=draw(st.integers(1 << 16, _BETA_MAX)), dr=0)
+    beta = draw(st.one_of(st.integers(0, 64), st.integers(0, _BETA_MAX), st.just(_BETA_MAX)))
+    dr = draw(st.one_of(st.sampled_from([0, 4095]), st.integers(0, 4095)))
+    return ir.LoihiALIF(name=lif.name, shape=lif.shape, vth=lif.vth, bias_mant=lif.bias_mant, bias_exp=lif.bias_exp,
+                        du=lif.du, dv=lif.dv, reset=lif.reset, beta=beta, dr=dr)
+
+
+@st.composite
+def alif_networks(draw: Callable) -> Case:
+    """``dense_lif`` chains (a third) and ``recurrent`` graphs whose groups are all adaptive-threshold groups
+    (``LoihiALIF``; Lava: our ``ALIFReset``), any LIF parameters, reset to zero or by subtraction, and a quarter
+    of them read out through the last group's voltage."""
+    case = draw(dense_lif_chains() if draw(st.integers(0, 2)) == 0 else recurrent())
+    nodes = [draw(_adaptive(n)) if type(n) is ir.LoihiLIF else n for n in case.graph.nodes]
+    if draw(st.integers(0, 3)) == 0:
+        nodes = [n.replace(readout=ir.ReadoutMode.VOLTAGE) if isinstance(n, ir.Output) else n for n in nodes]
+    return Case(graph=case.graph.with_nodes(nodes), x=case.x, timesteps=case.timesteps)
+
+
+FAMILIES["alif"] = Family(alif_networks(), 30, frozenset({ir.Input, ir.Flatten, ir.Dense, ir.LoihiALIF, ir.Output}))
+
+
 # ---------------------------------------------------------------- learning: rules and plastic networks
 
 _FACTORS = [lr.x1, lr.x2, lr.y1, lr.y2, lr.y3, lr.w, lr.t, lr.w - 32, lr.sgn(lr.w)]
@@ -610,3 +649,39 @@ def plastic_networks(draw: Callable) -> Case:
 
 FAMILIES["plastic"] = Family(plastic_networks(), 30, frozenset({ir.Input, ir.Dense, ir.LoihiLearningLIF, ir.Output}),
                              frozenset({"fan_in", "two_inputs"}), learns=True)
+
+
+# ---------------------------------------------------------------- sequence inputs: one row per step
+
+@st.composite
+def sequence_inputs(draw: Callable) -> Case:
+    """A sequence Input (``Encoding.SEQUENCE``: S rows of F features per sample, row τ a graded spike of 1..8 bits at
+    step τ ≤ S, nothing after; S = T in half the cases, else 1..T; random rows, some all zero, some at the top
+    level) → 1..3 LoihiLIF groups in a chain, as a trained recurrent network compiles (``compilers.rsnn``): most
+    groups with a self-recurrent synapse (delay 1..2), sometimes a feedback synapse from the last group to the
+    first (delayed enough for Lava), sometimes no cycle at all (the nodes engine runs those). The Output reads the
+    last group's spike counts or, in half the cases, its voltage after the last step."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k, t, f = draw(st.integers(1, 3)), draw(st.integers(1, 16)), draw(st.integers(1, 12))
+    rows = t if draw(st.booleans()) else draw(st.integers(1, t))
+    kw = dict(name="input", encoding=ir.Encoding.SEQUENCE, bits=draw(st.integers(1, 8)), sequence=rows)
+    chain: list[ir.Node] = ([ir.Input(shape=(f,), **kw)] if draw(st.booleans())
+                            else [ir.Input(shape=(1, 1, f), **kw), ir.Flatten(name="flatten")])
+    groups = [f"lif{j}" for j in range(k)]
+    links = [_Link(chain[-1].name, groups[0], _delay(draw, 2))]
+    links += [_Link(a, b) for a, b in itertools.pairwise(groups)]
+    links += [_Link(g, g, draw(st.integers(1, 2))) for g in groups if draw(st.integers(0, 3))]
+    if k > 1 and draw(st.booleans()):
+        links.append(_Link(groups[-1], groups[0], k + draw(st.integers(0, 1))))
+    graph = _lif_graph(draw, rng, [chain], {g: draw(st.integers(1, 12)) for g in groups}, links, groups[-1], t)
+    if draw(st.booleans()):
+        graph = graph.with_nodes([n.replace(readout=ir.ReadoutMode.VOLTAGE) if isinstance(n, ir.Output) else n
+                                  for n in graph.nodes])
+    n = draw(st.integers(1, 3))
+    x = rng.random((n, rows, f))
+    x[rng.random((n, rows)) < 0.25] = 0.0          # rows of zeros: nothing sent at that step
+    x[rng.random((n, rows, f)) < 0.1] = 1.0        # the top level, 2^bits − 1
+    return Case(graph=graph, x=x, timesteps=t)
+
+
+FAMILIES["sequence_input"] = Family(sequence_inputs(), 25, _LIF_GRAPH)

@@ -7,7 +7,9 @@ import importlib
 from types import ModuleType
 
 HELP = ("benchmarks: cheon (BP vs FA vs FA + noise pretraining), speed (step time of every rule vs BP), "
-        "sim (reference simulator vs Lava), learn (on-chip learning: reference vs Lava)")
+        "sim (reference simulator vs Lava), learn (on-chip learning: reference vs Lava), eprop (recurrent spiking "
+        "networks: BPTT vs e-prop vs e-prop + noise), deploy-rsnn (trained recurrent networks: float vs reference vs "
+        "Lava fixed_pt)")
 
 #: benchmark name -> module exposing add_arguments(parser), run(args) -> int and a docstring.
 BENCHMARKS: dict[str, str] = {
@@ -15,6 +17,8 @@ BENCHMARKS: dict[str, str] = {
     "speed": "toolkit.bench.speed",
     "sim": "toolkit.bench.sim",
     "learn": "toolkit.bench.learn",
+    "eprop": "toolkit.bench.eprop",
+    "deploy-rsnn": "toolkit.bench.rsnn_deploy",
 }
 
 

@@ -11,7 +11,8 @@ from toolkit.argtypes import at_least
 if TYPE_CHECKING:
     from toolkit.data import DataSource
 
-HELP = "compile a checkpoint into a quantised, core-mapped network for a chip"
+HELP = "compile a checkpoint (feed-forward, or a recurrent network from `nfa bench eprop`) into a quantised, " \
+       "core-mapped network for a chip"
 
 _ENCODINGS = ("rate", "poisson", "current", "delta")
 _RESETS = ("zero", "subtract")
@@ -19,7 +20,9 @@ _MODES = ("rate", "sdn")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="model checkpoint written by `nfa demo` or `nfa train`")
+    p.add_argument("checkpoint", type=Path,
+                   help="model checkpoint written by `nfa demo` or `nfa train`, or a recurrent network's written by "
+                        "`nfa bench eprop` (then only --hw, --data, --data-dir and --allow-clipping apply)")
     p.add_argument("-o", "--out", type=Path, required=True, help="folder to write the compiled network to")
     p.add_argument("--hw", default="loihi2", help="hardware config: loihi2, loihi1 or a YAML path")
     p.add_argument("--mode", choices=_MODES, default="rate",
@@ -67,14 +70,50 @@ def _trained_on(ckpt: dict[str, Any], data: str | None, data_dir: Path | None, o
     return DataSource.chosen(data, data_dir, onoff or cfg_data.get("onoff") is True, name, saved_dir)
 
 
+#: options that a recurrent network's compile does not take, with their defaults (its input is a sequence of rows,
+#: its groups LIF/ALIF as trained, its timesteps its rows; nothing is calibrated)
+_NOT_FOR_RSNN = {"mode": "rate", "timesteps": None, "encoding": None, "reset": "zero", "delta_threshold": 0.0,
+                 "cum_error": False, "message_bits": 16, "percentile": 99.9, "onoff": False,
+                 "calibration_samples": 2000, "netx_compatible": False}
+
+
+def _run_rsnn(a: argparse.Namespace, loaded: tuple[Any, dict[str, Any]]) -> int:
+    from compilers.rsnn import compile_rsnn_checkpoint
+    from toolkit.data import DataSource
+    from toolkit.errors import ConfigError
+
+    spec, ckpt = loaded
+    given = ["--" + k.replace("_", "-") for k, default in _NOT_FOR_RSNN.items() if getattr(a, k) != default]
+    if given:
+        what = f"{given[0]} does" if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]} do"
+        raise ConfigError(f"{a.checkpoint} is a recurrent network (`nfa bench eprop`), which compiles as trained: "
+                          f"{what} not apply (its input sends one row of the sample per step, {spec.steps} steps); "
+                          "drop them")
+    name = ckpt.get("dataset") if isinstance(ckpt.get("dataset"), str) else None
+    saved_dir = ckpt.get("data_dir") if isinstance(ckpt.get("data_dir"), str) else None
+    src = DataSource.chosen(a.data, a.data_dir, False, name, saved_dir)
+    _, report = compile_rsnn_checkpoint(a.checkpoint, a.hw, allow_clipping=a.allow_clipping, out_dir=a.out,
+                                        source=src, loaded=loaded)
+    m, net = report["mapping"], report["network"]
+    acc = report.get("trained_test_acc")
+    print(f"compiled recurrent network {a.checkpoint} ({report['neuron']}, {net['features']} inputs x "
+          f"{net['steps']} steps -> {net['hidden']} hidden -> {net['classes']} classes"
+          f"{'' if acc is None else f', float test accuracy {acc:.4f} when trained'}) for {report['hw']}: "
+          f"{m['cores']} cores on {m['chips']} chip(s); evaluates on {src.dataset}; wrote {a.out}/")
+    return 0
+
+
 def run(a: argparse.Namespace) -> int:
     from compilers.driver import compile_checkpoint
     from compilers.passes import CompileOptions, ConversionMode
     from toolkit.hw import load_hw
     from toolkit.ir import Encoding, ResetMode
-    from toolkit.training.checkpoint import load_checkpoint
+    from toolkit.training.checkpoint import load_checkpoint, read_checkpoint_file
+    from toolkit.training.eprop import RSNN_FORMAT, load_rsnn_checkpoint
 
-    loaded = load_checkpoint(a.checkpoint)   # read once: for its training data here, for its model below
+    if read_checkpoint_file(a.checkpoint).get("format") == RSNN_FORMAT:
+        return _run_rsnn(a, load_rsnn_checkpoint(a.checkpoint))
+    loaded = load_checkpoint(a.checkpoint)   # for its training data here, for its model below
     src = _trained_on(loaded[2], a.data, a.data_dir, a.onoff)
     train, _ = src.load()
     calib = train.take(a.calibration_samples)

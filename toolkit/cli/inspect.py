@@ -44,6 +44,7 @@ def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, s
     from compilers.netdir import network_dataset
     from toolkit import ir
     from toolkit.backends.reference import simulate
+    from toolkit.encoding import sample_shape
     from toolkit.errors import DataError
 
     if a.data == "none":
@@ -51,9 +52,9 @@ def _activity(a: argparse.Namespace, graph: Any, placement: Any) -> tuple[Any, s
     src = network_dataset(a.net, a.data, a.data_dir)
     data, test = src.dataset, src.load()[1].take(a.limit)
     inp = graph.of_type(ir.Input)[0]
-    if int(np.prod(test.shape)) != int(np.prod(inp.shape)):
+    if int(np.prod(test.shape)) != int(np.prod(sample_shape(inp))):
         raise DataError(f"dataset {data!r} has samples of shape {test.shape} but the network's input is "
-                        f"{tuple(inp.shape)}; pass a matching --data, or --data none for resources only")
+                        f"{sample_shape(inp)}; pass a matching --data, or --data none for resources only")
     t = int(graph.timesteps or 32)
     traces = simulate(graph, test.x, timesteps=t, record=[lp.group for lp in placement.layers]).traces
     events = {name: tr["s"] for name, tr in traces.items()}

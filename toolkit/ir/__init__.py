@@ -3,7 +3,7 @@ records, and a versioned file format.
 
 The IR describes a network; it never executes one. Families:
 ``io`` (Input, Output), ``synapses`` (Dense, Conv2d; reshapes AvgPool2d, Flatten),
-``neurons`` (ReLU, Identity, LIF, SigmaDelta, LoihiLIF, LoihiSigmaDelta); ``records`` holds the
+``neurons`` (ReLU, Identity, LIF, ALIF, SigmaDelta, LoihiLIF, LoihiALIF, LoihiSigmaDelta); ``records`` holds the
 facts compiler passes leave on a graph. ``core`` defines ports, flows, delays and state lifetimes.
 """
 
@@ -24,7 +24,18 @@ from toolkit.ir.core import (
 )
 from toolkit.ir.fileformat import FORMAT_VERSION, load_graph, save_graph
 from toolkit.ir.io import Encoding, Input, Output
-from toolkit.ir.neurons import LIF, Activation, Identity, LoihiLearningLIF, LoihiLIF, LoihiSigmaDelta, ReLU, SigmaDelta
+from toolkit.ir.neurons import (
+    ALIF,
+    LIF,
+    Activation,
+    Identity,
+    LoihiALIF,
+    LoihiLearningLIF,
+    LoihiLIF,
+    LoihiSigmaDelta,
+    ReLU,
+    SigmaDelta,
+)
 from toolkit.ir.records import (
     RECORD_TYPES,
     Balance,
@@ -42,6 +53,7 @@ from toolkit.ir.records import (
 from toolkit.ir.synapses import AvgPool2d, Conv2d, Dense, Flatten
 
 __all__ = [
+    "ALIF",
     "CHECKS",
     "FORMAT_VERSION",
     "LIF",
@@ -63,6 +75,7 @@ __all__ = [
     "Identity",
     "Input",
     "Lifetime",
+    "LoihiALIF",
     "LoihiLIF",
     "LoihiLearningLIF",
     "LoihiSigmaDelta",

@@ -6,7 +6,8 @@ What makes a graph valid (``toolkit.ir.core`` defines ports, flows and delays):
   declares, carrying the flow that port accepts, and no edge is listed twice;
 * a port that is not ``many`` has exactly one edge (at most one if it is optional); a synapse
   feeds exactly one neuron group port; an ``Output`` feeds nothing;
-* there is at least one ``Input`` and one ``Output``;
+* there is at least one ``Input`` and one ``Output``; an ``Input`` with ``sequence`` rows per sample is encoded
+  as ``sequence`` (or ``analog``), and only such an input is;
 * every cycle passes through a synapse with a delay of at least one step (delays are >= 0);
 * shapes agree: each node's registered check (``CHECKS``, falling back to the parent class) is
   given the shape at its ``in`` port, and every synapse into a neuron group delivers as many
@@ -20,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.encoding import Encoding
 from toolkit.errors import GraphError
 from toolkit.ir.core import Flow, Graph, NeuronGroup, Node, Synapse
 from toolkit.ir.io import Input, Output
-from toolkit.ir.neurons import LoihiLearningLIF, LoihiLIF, LoihiSigmaDelta
+from toolkit.ir.neurons import ALIF, LoihiALIF, LoihiLearningLIF, LoihiLIF, LoihiSigmaDelta
 from toolkit.ir.synapses import AvgPool2d, Conv2d, Dense, Flatten
 from toolkit.registry import TypeRegistry
 
@@ -159,6 +161,13 @@ def _node_problem(n: Node, in_shape: tuple[int, ...]) -> str | None:
 def _input_problem(n: Input, in_shape: tuple[int, ...]) -> str | None:
     if not n.shape or min(n.shape) < 1:
         return f"shape must be a non-empty tuple of positive sizes, got {n.shape}"
+    if isinstance(n.sequence, bool) or not isinstance(n.sequence, (int, np.integer)) or n.sequence < 0:
+        return f"sequence must be an integer >= 0 (rows per sample; 0: a static input), got {n.sequence!r}"
+    if n.encoding.sequential and not n.sequence:
+        return f"encoding {n.encoding.value!r} sends one row per step: set sequence to the rows per sample (>= 1)"
+    if n.sequence and not (n.encoding.sequential or n.encoding is Encoding.ANALOG):
+        return (f"a sequence input ({n.sequence} rows per sample) is encoded as 'sequence' (or 'analog' in a float "
+                f"graph), not {n.encoding.value!r}")
     return None
 
 
@@ -268,6 +277,8 @@ def _group_problem(n: NeuronGroup, in_shape: tuple[int, ...]) -> str | None:
 _LIF_RANGES = {"vth": (0, (1 << 17) - 1), "du": (0, 4095), "dv": (0, 4095)}
 _LIF_ARRAY_RANGES = {"bias_mant": (-4096, 4095), "bias_exp": (0, 7)}   # bias_mant: signed 13-bit
 _LEARNING_RANGES = {"y1_impulse": (0, 127), "y1_decay": (0, 4096)}
+#: ``LoihiALIF``'s adaptation (our neuron program): dr a 12-bit decay as dv, beta unsigned as wide as vth
+_ALIF_RANGES = {"dr": (0, 4095), "beta": (0, (1 << 17) - 1)}
 
 
 def _range_problem(n: Node, scalars: dict[str, tuple[int, int]], arrays: dict[str, tuple[int, int]]) -> str | None:
@@ -290,6 +301,18 @@ def _lif_problem(n: LoihiLIF, in_shape: tuple[int, ...]) -> str | None:
     """Loihi's register widths (a network file could hold anything: checked on load as at compile time)."""
     extra = _LEARNING_RANGES if isinstance(n, LoihiLearningLIF) else {}
     return _range_problem(n, {**_LIF_RANGES, **extra}, _LIF_ARRAY_RANGES) or _group_problem(n, in_shape)
+
+
+@register_check(LoihiALIF)
+def _alif_problem(n: LoihiALIF, in_shape: tuple[int, ...]) -> str | None:
+    return _range_problem(n, {**_LIF_RANGES, **_ALIF_RANGES}, _LIF_ARRAY_RANGES) or _group_problem(n, in_shape)
+
+
+@register_check(ALIF)
+def _float_alif_problem(n: ALIF, in_shape: tuple[int, ...]) -> str | None:
+    if not (0.0 <= n.rho <= 1.0 and n.beta >= 0.0):   # also False for NaN
+        return f"needs 0 <= rho <= 1 and beta >= 0, got rho {n.rho!r}, beta {n.beta!r}"
+    return _group_problem(n, in_shape)
 
 
 @register_check(LoihiSigmaDelta)

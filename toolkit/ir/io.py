@@ -22,12 +22,17 @@ class Input(Node):
     ``encoding`` and ``bits`` fix how samples become spikes (see ``toolkit.encoding.Encoding``);
     ``seed`` seeds Poisson encoding (the spikes of sample i depend only on seed and i). A graph
     may have several inputs (data and labels, say); each is fed its own samples by name.
+
+    ``sequence`` = S ≥ 1 makes it a sequence input: a sample is S rows of ``shape`` ((S, *shape), an image
+    read row by row, say), row τ sent at step τ (``Encoding.SEQUENCE``; ``ANALOG`` in a float graph), nothing
+    after step S. 0 (the default): a static sample of ``shape``, encoded over the T steps.
     """
 
     shape: tuple[int, ...]
     encoding: Encoding = Encoding.ANALOG
     bits: int = 8
     seed: int = 0
+    sequence: int = 0
 
 
 @register_node

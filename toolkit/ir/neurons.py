@@ -4,9 +4,10 @@ Three levels, in pipeline order:
 
 * float activations of the trained network (``ReLU``, ``Identity``);
 * float spiking neurons after conversion, thresholds in activation units: ``LIF`` (rate
-  coding, binary spikes) or ``SigmaDelta`` (graded spikes);
+  coding, binary spikes), ``ALIF`` (a LIF with an adaptive threshold: trained recurrent networks,
+  ``toolkit.rsnn``) or ``SigmaDelta`` (graded spikes);
 * chip neurons after quantisation, integers in Loihi's fixed-point formats: ``LoihiLIF``,
-  ``LoihiSigmaDelta``.
+  ``LoihiALIF``, ``LoihiSigmaDelta``.
 
 Every spiking group declares its state variables in ``STATE``; all of them have
 ``Lifetime.SAMPLE``: each sample starts from a zero state.
@@ -24,9 +25,11 @@ import numpy as np
 
 from toolkit.ir.core import Flow, Lifetime, NeuronGroup, Port, ResetMode, register_node
 
-__all__ = ["LIF", "Activation", "Identity", "LoihiLIF", "LoihiLearningLIF", "LoihiSigmaDelta", "ReLU", "SigmaDelta"]
+__all__ = ["ALIF", "LIF", "Activation", "Identity", "LoihiALIF", "LoihiLIF", "LoihiLearningLIF", "LoihiSigmaDelta",
+           "ReLU", "SigmaDelta"]
 
 _LIF_STATE: Mapping[str, Lifetime] = MappingProxyType({"u": Lifetime.SAMPLE, "v": Lifetime.SAMPLE})
+_ALIF_STATE: Mapping[str, Lifetime] = MappingProxyType({k: Lifetime.SAMPLE for k in ("u", "v", "r")})
 _SD_STATE: Mapping[str, Lifetime] = MappingProxyType(
     {k: Lifetime.SAMPLE for k in ("sigma", "act", "residue", "error")})
 
@@ -99,6 +102,71 @@ class LoihiLIF(NeuronGroup):
     reset: ResetMode = ResetMode.ZERO
 
     STATE: ClassVar[Mapping[str, Lifetime]] = _LIF_STATE
+
+
+@register_node
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ALIF(NeuronGroup):
+    """Float adaptive-threshold LIF neurons (ALIF, Bellec et al. 2018/2020), one step of Δt = 1: ``LIF`` whose
+    threshold rises by ``beta`` after each spike and relaxes back with factor ``rho`` per step:
+
+        u[t] = (1 − du) · u[t−1] + a[t]
+        v[t] = (1 − dv) · v[t−1] + u[t] + bias
+        θ[t] = threshold + r[t−1]
+        s[t] = v[t] > θ[t];  then v ← 0 (ZERO) or v ← v − θ[t] (SUBTRACT: the threshold the spike crossed)
+        r[t] = rho · r[t−1] + beta · s[t]                         (r ≥ 0, activation units; r[0] = 0)
+
+    r[t] is the adaptation the *next* step's threshold adds: with ``toolkit.rsnn``'s a^t = ρ a^{t−1} + z^{t−1}
+    and z^t = H(v^t − θ − β a^t), r[t] = β · a^{t+1}, the same dynamics (du = 1, dv = 1 − α, ZERO). Like
+    ``LIF``'s, each spike stands for ``threshold`` activation units to the synapses it feeds (so a weight W that
+    ``toolkit.rsnn`` applies to z is W / θ on a synapse reading this group). Units: activation units;
+    0 ≤ rho ≤ 1, beta ≥ 0.
+    """
+
+    threshold: float
+    beta: float
+    rho: float
+    bias: np.ndarray | None = None
+    du: float = 1.0
+    dv: float = 0.0
+    reset: ResetMode = ResetMode.ZERO
+
+    STATE: ClassVar[Mapping[str, Lifetime]] = _ALIF_STATE
+
+
+@register_node
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class LoihiALIF(NeuronGroup):
+    """``LoihiLIF`` with an adaptive threshold: u and v exactly as ``LoihiLIF`` (Lava ``PyLifModelBitAcc``), plus
+    an adaptation register r in voltage units (a neuron program of our own: Loihi 2's neurons are programmable,
+    Loihi 1 has no such neuron; Lava: our ``ALIFReset``):
+
+        u[t] = sgn(u)·(|u[t−1]|·(4096 − du − 1) >> 12) + (a[t] << 6)   wrapped to 24 bits
+        v[t] = sgn(v)·(|v[t−1]|·(4096 − dv) >> 12) + u[t] + (bias_mant << bias_exp)
+               clipped to ±(2^23 − 1)
+        θ[t] = (vth << 6) + r[t−1]
+        s[t] = v[t] > θ[t];  then v ← 0 (ZERO) or v ← v − θ[t] (SUBTRACT)
+        r[t] = min(2^23 − 1, (r[t−1]·(4096 − dr) >> 12) + (beta << 6)·s[t])
+
+    r is unsigned (r ≥ 0, so the shift floors, which is rounding toward zero as for u and v) and saturates at the
+    24-bit state's largest value. It is updated after the spike, in the same step, and holds the adaptation the
+    next step's threshold adds; at a sample's start r = 0. ``dr``: 12-bit decay (ρ ≈ 1 − dr/4096; dr = 0: no
+    decay). ``beta``: unsigned 17-bit increment per spike, shifted by 6 as ``vth`` is (the threshold's width,
+    ``neuron.adaptation_bits`` of the hardware config). With S the group's voltage scale (``ALIF`` quantised:
+    vth = round(threshold · S)), beta = round(β · S) and r = 64 · S · r_float: the float ``ALIF``'s θ[t] in
+    voltage units. Everything else as ``LoihiLIF``.
+    """
+
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    beta: int = 0
+    dr: int = 0
+    du: int = 4095
+    dv: int = 0
+    reset: ResetMode = ResetMode.ZERO
+
+    STATE: ClassVar[Mapping[str, Lifetime]] = _ALIF_STATE
 
 
 @register_node

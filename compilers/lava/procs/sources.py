@@ -1,7 +1,7 @@
 """``EncodedSource``: feeds a whole dataset into a Lava network, one sample per T steps.
 
-It holds the samples' integer input levels (N, *shape) once and computes each sample's
-spikes with ``toolkit.encoding`` when the sample starts, so the reference simulator and
+It holds the samples' integer input levels (N, *shape), or (N, S, *shape) for a sequence input of S rows,
+once and computes each sample's spikes with ``toolkit.encoding`` when the sample starts, so the reference simulator and
 Lava receive identical input. At global step t (1-based) it sends step τ = (t−1−offset) mod T
 of sample n = (t−1−offset) div T: ``offset`` steps late (a graph's inputs may start their
 windows at different steps, see ``compilers.lava.lower``), and zeros before and after.
@@ -25,14 +25,15 @@ from toolkit.ir.io import Encoding
 
 
 class EncodedSource(AbstractProcess):
-    """Sends encoded samples: ``levels`` (N, *shape) int, ``timesteps`` T per sample."""
+    """Sends encoded samples: ``levels`` (N, *shape) int, or (N, S, *shape) for ``sequence`` = S rows per sample;
+    ``timesteps`` T per sample."""
 
     def __init__(self, *, levels: np.ndarray, timesteps: int, encoding: str, bits: int, seed: int, offset: int = 0,
-                 name: str | None = None) -> None:
+                 sequence: int = 0, name: str | None = None) -> None:
         super().__init__(levels=levels, timesteps=timesteps, encoding=encoding, bits=bits, seed=seed, offset=offset,
-                         name=name)
+                         sequence=sequence, name=name)
         self.levels = Var(shape=levels.shape, init=levels)
-        self.s_out = OutPort(shape=levels.shape[1:])
+        self.s_out = OutPort(shape=levels.shape[2:] if sequence else levels.shape[1:])
 
 
 @implements(proc=EncodedSource, protocol=LoihiProtocol)
@@ -49,12 +50,13 @@ class PyEncodedSourceModel(PyLoihiProcessModel):
         self.bits = int(proc_params["bits"])
         self.seed = int(proc_params["seed"])
         self.offset = int(proc_params["offset"])
+        self._shape = tuple(proc_params["levels"].shape[2 if proc_params["sequence"] else 1:])
         self._block = np.zeros((0,), np.int32)
 
     def run_spk(self) -> None:
         n, tau = divmod(self.time_step - 1 - self.offset, self.timesteps)
         if not 0 <= n < self.levels.shape[0]:
-            self.s_out.send(np.zeros(self.levels.shape[1:], np.int32))
+            self.s_out.send(np.zeros(self._shape, np.int32))
             return
         if tau == 0:
             self._block = encode_sample(self.levels[n], self.timesteps, self.encoding, bits=self.bits,

@@ -16,7 +16,8 @@ for a graph that learns, else events where they apply and nothing is recorded, e
 without cycles, else step. Tests check that all engines agree on every conformance case they accept.
 
 Read-outs: ``SPIKE_COUNT`` and ``SIGMA`` sum what the Output's source sends over the T steps; ``VOLTAGE`` takes the
-source ``LoihiLIF`` group's voltage after step T (the step and nodes engines; events and stream refuse it).
+source ``LoihiLIF`` (or ``LoihiALIF``) group's voltage after step T (the step and nodes engines; events and stream
+refuse it).
 """
 
 from __future__ import annotations
@@ -97,9 +98,9 @@ def _voltage_source(graph: ir.Graph, out: ir.Output) -> str | None:
     if out.readout is not ir.ReadoutMode.VOLTAGE:
         raise LoweringError(f"Output {out.name!r} readout {out.readout.value!r} is not a spiking readout")
     src = graph.signal_source(out.name)
-    if type(src) is not ir.LoihiLIF:   # a learning neuron runs in the stream engine, which sums
+    if type(src) not in (ir.LoihiLIF, ir.LoihiALIF):   # a learning neuron runs in the stream engine, which sums
         raise LoweringError(f"Output {out.name!r} reads the voltage of {type(src).__name__} {src.name!r}; a voltage "
-                            "read-out reads a LoihiLIF group")
+                            "read-out reads a LoihiLIF or LoihiALIF group")
     return src.name
 
 

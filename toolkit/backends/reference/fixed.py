@@ -1,7 +1,8 @@
 """Loihi's fixed-point neuron arithmetic, written once.
 
 These functions are the only place the reference simulator states how a CUBA LIF neuron updates
-(Lava 0.10's ``AbstractPyLifModelFixed.subthr_dynamics`` and ``PyLifModelBitAcc``). They use only
+(Lava 0.10's ``AbstractPyLifModelFixed.subthr_dynamics`` and ``PyLifModelBitAcc``), and the adaptive-threshold
+LIF built on it (``ir.LoihiALIF``, our Lava ``ALIFReset``). They use only
 arithmetic operators and NumPy ufuncs, so the same source runs
 
 * on NumPy arrays, for a whole batch at once (the step engine and the node-over-time engine), and
@@ -19,8 +20,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["IF_INT32_BOUND", "MAX_UV", "TRACE_MAX", "bias_of", "decay", "if_update_int32", "learning_trace",
-           "lif_update", "select", "shift", "third_part", "wrap_current"]
+__all__ = ["IF_INT32_BOUND", "MAX_UV", "TRACE_MAX", "alif_update", "bias_of", "decay", "if_update_int32",
+           "learning_trace", "lif_update", "select", "shift", "subthreshold", "third_part", "wrap_current"]
 
 #: the learning engine's 7-bit unsigned traces
 TRACE_MAX = 127
@@ -100,10 +101,36 @@ def lif_update(u: Any, v: Any, a: Any, bias: Any, keep_u: int, keep_v: int, vth:
     bias_mant shifted by bias_exp (``bias_of``). In int32, exact for |a| < 2^17 with keep_u = 0 and keep_v = 4096
     (the integrate-and-fire neuron): a << 6, v + u + bias and every step then stay below 2^31.
     """
-    cur = wrap_current(decay(u, keep_u) + (a << 6))
-    vv = np.minimum(np.maximum(decay(v, keep_v) + cur + bias, -MAX_UV + 1), MAX_UV - 1)
+    cur, vv = subthreshold(u, v, a, bias, keep_u, keep_v)
     s = vv > vth
     return cur, select(s, vv * 0 if reset_zero else vv - vth, vv), s
+
+
+@_jitable
+def subthreshold(u: Any, v: Any, a: Any, bias: Any, keep_u: int, keep_v: int) -> tuple[Any, Any]:
+    """The CUBA LIF's current and voltage before the spike (``lif_update``'s first two lines), shared by every
+    neuron built on it (``alif_update``)."""
+    cur = wrap_current(decay(u, keep_u) + (a << 6))
+    return cur, np.minimum(np.maximum(decay(v, keep_v) + cur + bias, -MAX_UV + 1), MAX_UV - 1)
+
+
+@_jitable
+def alif_update(u: Any, v: Any, r: Any, a: Any, bias: Any, keep_u: int, keep_v: int, keep_r: int, vth: int,
+                beta: int, reset_zero: bool) -> tuple[Any, Any, Any, Any]:
+    """One step of the adaptive-threshold LIF (``ir.LoihiALIF``); returns (u, v, r, spikes):
+
+        u, v ← as ``lif_update`` before its spike
+        θ ← vth + r;  s ← v > θ;  v ← 0 (reset_zero) or v − θ where s
+        r ← min(2^23 − 1, (r · keep_r >> 12) + beta · s)
+
+    ``vth`` and ``beta`` are the mantissas << 6, ``keep_r`` = 4096 − dr. r ≥ 0, so the shift floors (toward
+    zero); r · keep_r ≤ 2^35 and θ ≤ 2^24 need int64.
+    """
+    cur, vv = subthreshold(u, v, a, bias, keep_u, keep_v)
+    theta = r + vth
+    s = vv > theta
+    vv = select(s, vv * 0 if reset_zero else vv - theta, vv)
+    return cur, vv, np.minimum(((r * keep_r) >> 12) + beta * s, MAX_UV - 1), s
 
 
 #: |a| below this keeps the integrate-and-fire step inside int32 (``if_update_int32``)

@@ -1,12 +1,16 @@
-"""Reference model of Loihi's fixed-point CUBA LIF (``ir.LoihiLIF``, Lava's ``PyLifModelBitAcc``).
+"""Reference models of Loihi's fixed-point CUBA LIF (``ir.LoihiLIF``, Lava's ``PyLifModelBitAcc``) and of the
+adaptive-threshold LIF built on it (``ir.LoihiALIF``, our Lava ``ALIFReset``).
 
-The arithmetic is ``fixed.lif_update``; this module only holds the state and schedules the update:
+The arithmetic is ``fixed.lif_update`` and ``fixed.alif_update``; this module only holds the state and schedules
+the update:
 one step of a batch (the step engine), or all T steps of a batch (the node-over-time engine). For the
 integrate-and-fire neuron (du = 4095, dv = 0) with inputs |a| < 2^17, which ``lif_update`` is exact for
 in int32, a whole sample runs in int32 (half the memory traffic of int64); the conformance tests
 compare every path with Lava.
 
-Recorded per step: ``u``, ``v`` (after the step) and the spikes ``s``.
+Recorded per step: ``u``, ``v`` (ALIF: and ``r``) after the step, and the spikes ``s``. An ALIF group runs
+step by step in every engine (its ``run`` is ``NodeModel``'s); the event engine's Dense/LIF chains exclude it,
+and the stream engine runs it in its NumPy path only.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import numpy as np
 
 from toolkit import ir
 from toolkit.backends.reference.core import NodeModel, Recorder, register_model
-from toolkit.backends.reference.fixed import bias_of, lif_update
+from toolkit.backends.reference.fixed import alif_update, bias_of, lif_update
 
-__all__ = ["LIFModel", "LIFState", "lif_constants"]
+__all__ = ["ALIFModel", "ALIFState", "LIFModel", "LIFState", "lif_constants"]
 
 
 @dataclass
@@ -28,7 +32,7 @@ class LIFState:
     v: np.ndarray
 
 
-def lif_constants(n: ir.LoihiLIF) -> tuple[np.ndarray, int, int, int, bool]:
+def lif_constants(n: ir.LoihiLIF | ir.LoihiALIF) -> tuple[np.ndarray, int, int, int, bool]:
     """(bias, keep_u, keep_v, vth << 6, reset to zero) as ``lif_update`` takes them."""
     return (bias_of(n.bias_mant, n.bias_exp), 4096 - (int(n.du) + 1), 4096 - int(n.dv), int(n.vth) << 6,
             n.reset is ir.ResetMode.ZERO)
@@ -70,3 +74,30 @@ class LIFModel(NodeModel):
 def _narrow(node: ir.LoihiLIF, x: np.ndarray) -> bool:
     """Integrate-and-fire with inputs small enough that ``lif_update`` is exact in int32 (see ``fixed``)."""
     return node.du == 4095 and node.dv == 0 and x.size > 0 and int(x.min()) > -(1 << 17) and int(x.max()) < (1 << 17)
+
+
+@dataclass
+class ALIFState:
+    u: np.ndarray
+    v: np.ndarray
+    r: np.ndarray
+
+
+@register_model(ir.LoihiALIF)
+class ALIFModel(NodeModel):
+    def start(self, node: ir.LoihiALIF, batch: int) -> ALIFState:
+        shape = (batch, *node.shape)
+        return ALIFState(u=np.zeros(shape, np.int64), v=np.zeros(shape, np.int64), r=np.zeros(shape, np.int64))
+
+    def step(self, node: ir.LoihiALIF, state: ALIFState, x: np.ndarray) -> np.ndarray:
+        bias, keep_u, keep_v, vth, zero = lif_constants(node)
+        a = np.asarray(x, dtype=np.int64).reshape(state.u.shape)
+        state.u, state.v, state.r, s = alif_update(state.u, state.v, state.r, a, bias, keep_u, keep_v,
+                                                   4096 - int(node.dr), vth, int(node.beta) << 6, zero)
+        return s.astype(np.int8)
+
+    def traces(self, node: ir.LoihiALIF) -> tuple[str, ...]:
+        return ("u", "v", "r")
+
+    def read(self, node: ir.LoihiALIF, state: ALIFState) -> dict[str, np.ndarray]:
+        return {"u": state.u.astype(np.int32), "v": state.v.astype(np.int32), "r": state.r.astype(np.int32)}

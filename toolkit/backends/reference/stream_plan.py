@@ -69,7 +69,7 @@ def _check_rules(graph: ir.Graph) -> None:
 def _sends_graded(n: ir.Node) -> bool:
     if isinstance(n, ir.Input):
         return bool(n.encoding.graded)
-    return not isinstance(n, ir.LoihiLIF)
+    return not isinstance(n, (ir.LoihiLIF, ir.LoihiALIF))
 
 
 def compiled_applies(p: StreamPlan) -> bool:
