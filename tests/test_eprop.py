@@ -201,3 +201,14 @@ def test_each_checkpoint_loader_refuses_the_other_format_by_name(tmp_path):
     torch.save({**raw, "version": 99}, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="recurrent-network checkpoint version 99 is not supported"):
         load_rsnn_checkpoint(tmp_path / "future.pt")
+
+
+def test_bench_noise_distribution_reaches_the_noise_arm_only():
+    from toolkit.bench.eprop import settings_for
+    from toolkit.training.eprop import SequenceNoise
+
+    s = settings_for("digits-rows", noise_distribution="bernoulli")
+    noise, plain = s.config("eprop-random+noise", 0), s.config("eprop-random", 0)
+    assert noise.noise_distribution is SequenceNoise.BERNOULLI and noise.noise_steps == 2000
+    assert plain.noise_steps == 0
+    assert settings_for("digits-rows").config("eprop-random+noise", 0).noise_distribution is SequenceNoise.UNIFORM

@@ -54,19 +54,20 @@ class EpropBenchSettings:
     noise_steps: int = 2000
     noise_pool: int = 1000
     noise_lr: float = 2e-3
+    noise_distribution: str = "uniform"
     train_limit: int | None = None
     test_limit: int | None = None
     quick: bool = False
 
     def config(self, arm: str, seed: int) -> EpropConfig:
         from toolkit.rsnn import NeuronKind
-        from toolkit.training.eprop import EpropConfig, RecurrentRule
+        from toolkit.training.eprop import EpropConfig, RecurrentRule, SequenceNoise
 
         rule, noise = ARMS[arm]
         return EpropConfig(rule=RecurrentRule(rule), neuron=NeuronKind(self.neuron), hidden=self.hidden,
                            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed,
                            noise_steps=self.noise_steps if noise else 0, noise_pool=self.noise_pool,
-                           noise_lr=self.noise_lr)
+                           noise_lr=self.noise_lr, noise_distribution=SequenceNoise(self.noise_distribution))
 
 
 def settings_for(dataset: str, *, quick: bool = False, **overrides: Any) -> EpropBenchSettings:
@@ -209,6 +210,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-steps", type=at_least(0), default=None,
                    help="noise-pretraining steps of the +noise arm (default 2000; quick 500)")
     p.add_argument("--noise-pool", type=at_least(1), default=None, help="fixed noise pool size (default 1000)")
+    p.add_argument("--noise-distribution", choices=("uniform", "bernoulli"), default=None,
+                   help="noise sequences: uniform values in [0, 1] (default) or random spike trains (0/1, p = 1/2)")
     p.add_argument("--arms", default=None, help=f"comma list of arms (default all: {', '.join(ARMS)})")
     p.add_argument("--quick", action="store_true", help="2 seeds, fewer epochs (digits-rows in under a minute)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/bench-eprop-DATASET)")
@@ -237,7 +240,7 @@ def run(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
     s = settings_for(a.dataset, quick=a.quick, data_dir=a.data_dir, seeds=a.seeds, epochs=a.epochs,
                      hidden=a.hidden, neuron=a.neuron, batch_size=a.batch_size, noise_steps=a.noise_steps,
-                     noise_pool=a.noise_pool, arms=_arms(a.arms))
+                     noise_pool=a.noise_pool, noise_distribution=a.noise_distribution, arms=_arms(a.arms))
     out = a.out if a.out is not None else Path("runs") / f"bench-eprop-{a.dataset}"
     command = "nfa " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("nfa") else "nfa bench eprop"
     r = run_benchmark(s, out, progress=not a.no_progress, command=command)
