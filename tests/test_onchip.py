@@ -67,6 +67,30 @@ def test_the_network_learns_in_the_stream_engine_and_the_other_engines_refuse_it
     assert np.isnan(w_b_angle(g, spec))   # W2 starts at zero
 
 
+def test_the_compiled_engine_skips_silent_synapses_exactly():
+    """The compiled stream engine skips synapses whose presynaptic or postsynaptic side is zero (never-lit pixels,
+    hidden neurons no error reaches); it must learn the same integers as the NumPy engine, which visits all."""
+    from toolkit.backends.reference.stream import run_stream
+
+    spec = OnChipFA(**_SMALL, third_hidden=2)
+    x, y = _digits(24)
+    x[:, :16] = 0                                  # two rows of pixels never spike: their traces stay zero
+    g = build_onchip_fa(spec)
+    b = feedback_matrix(spec).copy()
+    b[:4] = 0                                      # four hidden neurons receive no error at all
+    g = g.replace_nodes({"B_pos": g.node("B_pos").replace(weight=b), "B_neg": g.node("B_neg").replace(weight=-b)})
+    fast = run_stream(g, train_inputs(spec, x, y), compiled=True)
+    plain = run_stream(g, train_inputs(spec, x, y), compiled=False)
+    for name in ("W1", "W2"):
+        np.testing.assert_array_equal(fast.learned[name]["weight"], plain.learned[name]["weight"])
+    np.testing.assert_array_equal(fast.scores, plain.scores)
+    w1 = fast.learned["W1"]["weight"]
+    start = g.node("W1").weight
+    np.testing.assert_array_equal(w1[:, :16], start[:, :16])     # silent pixels: never changed
+    np.testing.assert_array_equal(w1[:4], start[:4])             # no error through B: never changed
+    assert not np.array_equal(w1[4:, 16:], start[4:, 16:])       # the rest learned
+
+
 def test_idling_changes_no_weight_but_moves_the_rounding_stream():
     """Why a run compared with a noise run idles first (toolkit.learn): idle samples change nothing, yet the data
     after them meets other rounding numbers of the learning engine (one per epoch from a fixed seed) and learns

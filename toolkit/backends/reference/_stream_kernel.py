@@ -155,13 +155,30 @@ def _fast_product(p: int, prog: np.ndarray, facs: np.ndarray, i: int, j: int, ta
 
 
 @numba.njit
+def _in_range(w: np.ndarray, d: np.ndarray, ranges: np.ndarray) -> bool:  # pragma: no cover (compiled)
+    """Every weight and delay within the learning engine's ranges (so that a synapse whose products are all zero
+    keeps its registers exactly: ``_epoch`` may skip it)."""
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            if w[i, j] < ranges[0, 0] or w[i, j] > ranges[0, 1] or d[i, j] < ranges[1, 0] or d[i, j] > ranges[1, 1]:
+                return False
+    return True
+
+
+@numba.njit
 def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: np.ndarray, xh: np.ndarray,  # noqa: C901
            yh: np.ndarray, tx: np.ndarray, ty: np.ndarray, u: int, r_syn: float,
-           ranges: np.ndarray) -> None:  # pragma: no cover (compiled)
+           ranges: np.ndarray, skip_ok: bool) -> None:  # pragma: no cover (compiled)
     """``fixed._epoch``'s synaptic updates, in place. ``prog`` rows: (target 0 w / 1 d / 2 t, dependency 0 x0 /
     1 y0 / 2 u, m, e, number of factors); ``facs`` [product, k] = (code, const, sgn, width). A synapse's update
     reads only its own w, t and d, so each synapse is updated on its own, every target from the old values.
-    (One loop nest on purpose, hence the noqa: split into functions per target it ran 2x slower, measured.)"""
+    (One loop nest on purpose, hence the noqa: split into functions per target it ran 2x slower, measured.)
+
+    Skipped, exactly: a synapse whose every product is zero because its presynaptic side (``xa``, over every read
+    time) or its postsynaptic side (``ya``) is zero. Such a synapse's accumulator stays ``old << 7``, which rounds
+    and clips back to ``old`` when ``old`` is within range (``skip_ok``: checked by the caller; never with tags,
+    which move by saturation alone). A zero side is zero in int32 too: the engine's wrapped product is congruent
+    to the int64 one modulo 2^32, and 2^64 divides a wrapped-to-zero int64 side."""
     n_post, n_pre = w.shape
     te = xh.shape[0] - 1
     xa, ya, fast = _sides(prog, facs, xh, yh, tx, ty)
@@ -171,6 +188,17 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
         any_x = any_x or tx[j] > 0
     for p in range(prog.shape[0]):
         has[prog[p, 0]] = True
+    skip = skip_ok and not has[2]
+    cols = np.empty(n_pre, np.int64)       # the columns a live row must visit: all, or those with a non-zero x side
+    n_cols = 0
+    for j in range(n_pre):
+        nz = not skip
+        for p in range(prog.shape[0]):
+            for tau in range(te + 1):
+                nz = nz or xa[p, tau, j] != 0
+        if nz:
+            cols[n_cols] = j
+            n_cols += 1
     new = np.zeros(3, np.int64)
     for i in range(n_post):
         if not has[2]:     # a row none of whose products can run stays as it is
@@ -180,7 +208,15 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
                 live = live or (any_x if dep == 0 else (ty[i] > 0 if dep == 1 else u != 0))
             if not live:
                 continue
-        for j in range(n_pre):
+        if skip:           # a row whose postsynaptic sides are all zero stays as it is
+            live = False
+            for p in range(prog.shape[0]):
+                for tau in range(te + 1):
+                    live = live or ya[p, tau, i] != 0
+            if not live:
+                continue
+        for jj in range(n_cols):
+            j = cols[jj]
             changed = False
             for target in range(3):
                 if not has[target]:
@@ -294,6 +330,8 @@ def stream_kernel(t0: int, steps: int, period: int, n_samples: int, inp: np.ndar
                   xh_buf, yh_buf) -> None:  # pragma: no cover (compiled)
     """Global steps t0 + 1 .. t0 + steps of a stream (see stream.py for every array)."""
     active = np.empty(spk.shape[0], np.int64)
+    for li in range(len(l_prog)):     # registers in range stay in range (every update clips): check once per call
+        l_par[li][4] = 1 if _in_range(weights[s_learn[li]], l_d[li], l_ranges) else 0
     for k in range(steps):
         t = t0 + k + 1
         spk[:inp.shape[1]] = inp[k]            # the Inputs' spikes of this step, precomputed in global time
@@ -319,9 +357,10 @@ def _learn_step(t: int, k: int, s: int, spk: np.ndarray, sig_start: np.ndarray, 
                 tx: np.ndarray, ty: np.ndarray, par: np.ndarray, trace: np.ndarray, rand: np.ndarray,
                 syn: np.ndarray, ranges: np.ndarray, xh: np.ndarray, yh: np.ndarray) -> None:  # pragma: no cover
     """``FixedLearner.step`` of plastic synapse s at global step t (k: the step's index in the chunk).
-    ``par``: (t_epoch, third factor, decimate or −1, epochs so far in the chunk); ``trace`` rows: x whole, x frac,
-    x decay factor, x live, then the same for y (as float64); ``rand`` (2·steps, 4): the trace randoms of the
-    chunk's advances (x decay, x impulse, y decay, y impulse), ``syn`` the chunk's synaptic randoms."""
+    ``par``: (t_epoch, third factor, decimate or −1, epochs so far in the chunk, registers in range); ``trace``
+    rows: x whole, x frac, x decay factor, x live, then the same for y (as float64); ``rand`` (2·steps, 4): the
+    trace randoms of the chunk's advances (x decay, x impulse, y decay, y impulse), ``syn`` the chunk's synaptic
+    randoms."""
     t_epoch = par[0]
     b = sig_start[g_sig[s_dst[s]]]
     a = sig_start[s_src[s]]
@@ -356,7 +395,7 @@ def _learn_step(t: int, k: int, s: int, spk: np.ndarray, sig_start: np.ndarray, 
         _history(yh, y, trace[6, :3], trace[7, :3] != 0, trace[4, :3].astype(np.int64),
                  trace[5, :3].astype(np.int64), ty, t_epoch, r[2], int(r[3]))
         u = 1 if par[2] >= 0 and (t // t_epoch) % (1 << par[2]) == 0 else 0
-        _epoch(prog, facs, w, tt, dd, xh[:t_epoch + 1], yh[:t_epoch + 1], tx, ty, u, r_syn, ranges)
+        _epoch(prog, facs, w, tt, dd, xh[:t_epoch + 1], yh[:t_epoch + 1], tx, ty, u, r_syn, ranges, par[4] != 0)
         x[:] = xh[t_epoch]
         if not par[1]:
             y[:] = yh[t_epoch]

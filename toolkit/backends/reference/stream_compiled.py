@@ -148,7 +148,7 @@ class CompiledStream:
         self.l_x, self.l_y = _typed([x.x for x in st], 2), _typed([x.y for x in st], 2)
         self.l_tx = _typed([np.zeros(x.x.shape[1]) for x in st], 1)
         self.l_ty = _typed([np.zeros(x.y.shape[1]) for x in st], 1)
-        self.l_par = _typed([np.array([r.t_epoch, int(r.third_factor), -1 if r.decimate is None else r.decimate, 0])
+        self.l_par = _typed([np.array([r.t_epoch, int(r.third_factor), -1 if r.decimate is None else r.decimate, 0, 0])
                              for r in rules if r is not None], 1)
         self.l_trace = _typed([_trace_table(r) for r in rules if r is not None], 2, np.float64)
         self.randoms = [LavaRandoms(synapse_seed(seed, s.name)) for _, s in self.plastic]
