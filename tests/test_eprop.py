@@ -204,7 +204,8 @@ def test_each_checkpoint_loader_refuses_the_other_format_by_name(tmp_path):
 
 
 def test_bench_noise_distribution_reaches_the_noise_arm_only():
-    from toolkit.bench.eprop import settings_for
+    from toolkit.bench.eprop import NOISE_DISTRIBUTIONS, settings_for
+    from toolkit.errors import ConfigError
     from toolkit.training.eprop import SequenceNoise
 
     s = settings_for("digits-rows", noise_distribution="bernoulli")
@@ -212,3 +213,6 @@ def test_bench_noise_distribution_reaches_the_noise_arm_only():
     assert noise.noise_distribution is SequenceNoise.BERNOULLI and noise.noise_steps == 2000
     assert plain.noise_steps == 0
     assert settings_for("digits-rows").config("eprop-random+noise", 0).noise_distribution is SequenceNoise.UNIFORM
+    assert tuple(m.value for m in SequenceNoise) == NOISE_DISTRIBUTIONS   # the parser's choices, without torch
+    with pytest.raises(ConfigError, match="noise_distribution 'gauss' is not one of uniform, bernoulli"):
+        settings_for("digits-rows", noise_distribution="gauss")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.argtypes import at_least
+from toolkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from toolkit.data import Dataset
@@ -36,6 +37,9 @@ ARMS: dict[str, tuple[str, bool]] = {
     "eprop-random": ("eprop-random", False),
     "eprop-random+noise": ("eprop-random", True),
 }
+#: the values of ``toolkit.training.eprop.SequenceNoise``, here so that building the parser needs no torch (a test
+#: checks that the two agree)
+NOISE_DISTRIBUTIONS = ("uniform", "bernoulli")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +85,9 @@ def settings_for(dataset: str, *, quick: bool = False, **overrides: Any) -> Epro
                        noise_steps=500, train_limit=None if dataset in ("digits-rows", "store-recall") else 5000,
                        test_limit=None if dataset in ("digits-rows", "store-recall") else 2000)
     given = {k: v for k, v in overrides.items() if v is not None}
+    noise = given.get("noise_distribution", base.noise_distribution)
+    if noise not in NOISE_DISTRIBUTIONS:
+        raise ConfigError(f"e-prop bench: noise_distribution {noise!r} is not one of {', '.join(NOISE_DISTRIBUTIONS)}")
     return replace(base, **given)
 
 
@@ -210,7 +217,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-steps", type=at_least(0), default=None,
                    help="noise-pretraining steps of the +noise arm (default 2000; quick 500)")
     p.add_argument("--noise-pool", type=at_least(1), default=None, help="fixed noise pool size (default 1000)")
-    p.add_argument("--noise-distribution", choices=("uniform", "bernoulli"), default=None,
+    p.add_argument("--noise-distribution", choices=NOISE_DISTRIBUTIONS, default=None,
                    help="noise sequences: uniform values in [0, 1] (default) or random spike trains (0/1, p = 1/2)")
     p.add_argument("--arms", default=None, help=f"comma list of arms (default all: {', '.join(ARMS)})")
     p.add_argument("--quick", action="store_true", help="2 seeds, fewer epochs (digits-rows in under a minute)")
@@ -223,8 +230,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _arms(spec: str | None) -> tuple[str, ...] | None:
-    from toolkit.errors import ConfigError
-
     if spec is None:
         return None
     asked = tuple(dict.fromkeys(a.strip() for a in spec.split(",") if a.strip()))

@@ -189,16 +189,18 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
     for p in range(prog.shape[0]):
         has[prog[p, 0]] = True
     skip = skip_ok and not has[2]
-    cols = np.empty(n_pre, np.int64)       # the columns a live row must visit: all, or those with a non-zero x side
-    n_cols = 0
-    for j in range(n_pre):
-        nz = not skip
-        for p in range(prog.shape[0]):
-            for tau in range(te + 1):
-                nz = nz or xa[p, tau, j] != 0
-        if nz:
-            cols[n_cols] = j
-            n_cols += 1
+    cols = np.arange(n_pre)                # the columns a live row must visit: all, or those with a non-zero x side
+    n_cols = n_pre
+    if skip:
+        n_cols = 0
+        for j in range(n_pre):
+            nz = False
+            for p in range(prog.shape[0]):
+                for tau in range(te + 1):
+                    nz = nz or xa[p, tau, j] != 0
+            if nz:
+                cols[n_cols] = j
+                n_cols += 1
     new = np.zeros(3, np.int64)
     for i in range(n_post):
         if not has[2]:     # a row none of whose products can run stays as it is
