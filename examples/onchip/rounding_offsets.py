@@ -12,6 +12,8 @@ stream engine (bit-exact with Lava), the network of examples/onchip/onchip-digit
 
     .venv/bin/python examples/onchip/rounding_offsets.py passes
     .venv/bin/python examples/onchip/rounding_offsets.py noise --seeds 10
+    .venv/bin/python examples/onchip/rounding_offsets.py noise --seeds 10 \
+        --set label_rate=0.5,third_output=2,timesteps=32     # other network settings (nfa learn's network:)
 """
 
 from __future__ import annotations
@@ -37,10 +39,22 @@ from toolkit.data import load_dataset
 STEP = 137   # idle samples between the stream positions of consecutive seeds (any number not a multiple of the pool)
 
 
-def _spec(seed: int) -> OnChipFA:
-    kw = asdict(OnChipNetworkConfig())
+def _spec(seed: int, changes: dict[str, object]) -> OnChipFA:
+    kw = {**asdict(OnChipNetworkConfig()), **changes}
     kw["n_hidden"] = kw.pop("hidden")
     return OnChipFA(n_in=64, n_classes=10, seed=seed, **kw)
+
+
+def _changes(text: str) -> dict[str, object]:
+    """``key=value,...`` network settings (the keys of ``nfa learn``'s ``network:``) over the defaults."""
+    base = OnChipNetworkConfig()
+    out: dict[str, object] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if not hasattr(base, key):
+            raise SystemExit(f"--set: {key!r} is not a network setting (one of {', '.join(asdict(base))})")
+        out[key] = type(getattr(base, key))(float(value) if "." in value else int(value))
+    return out
 
 
 def _cat(*parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -56,11 +70,13 @@ def main() -> None:
     p.add_argument("study", choices=["passes", "noise"])
     p.add_argument("--seeds", type=int, default=10, help="noise study: seeds 0..N-1")
     p.add_argument("--offsets", default="0,137,274,411,548,685,822", help="passes study: idle samples first")
+    p.add_argument("--set", default="", help="network settings over the defaults, e.g. label_rate=0.5,third_output=2")
     a = p.parse_args()
+    changes = _changes(a.set)
     train, test = load_dataset("digits")
     xtr, xte = train.x.reshape(len(train), -1).astype(float), test.x.reshape(len(test), -1).astype(float)
     if a.study == "passes":
-        spec = _spec(0)
+        spec = _spec(0, changes)
         g = build_onchip_fa(spec)
         passes = [train_inputs(spec, xtr[o], train.y[o])
                   for o in (np.random.default_rng([0, k]).permutation(len(train)) for k in range(3))]
@@ -73,7 +89,7 @@ def main() -> None:
         return
     res: dict[str, list[float]] = {"without noise": [], "with noise": []}
     for seed in range(a.seeds):
-        spec = _spec(seed)
+        spec = _spec(seed, changes)
         g = build_onchip_fa(spec)
         order = np.random.default_rng([seed, 0]).permutation(len(train))
         data, lead = train_inputs(spec, xtr[order], train.y[order]), idle_inputs(spec, STEP * seed)

@@ -1,0 +1,123 @@
+"""What limits the on-chip FA network's readout on Fashion-MNIST (docs/results/onchip.md, "What limits the readout").
+
+Three probes, for the 300-hidden, 32-step network of the Fashion section (784 → 300 → 10; vth_hidden 500):
+
+* ``ceiling``: the hidden layer's spike counts with the random initial W1 (reference), on all 60,000 training and
+  10,000 test images, read out offline (a ridge classifier) and by the delta rule *in floating point*: one pass in a
+  random order, the output a rectified linear unit clipped to 0..T with target ``label_rate``·T spikes for the true
+  class and 0 for the others (what the chip's delta rule approximates), at a few learning rates. What one pass of
+  the readout's rule could reach on these features without the chip's integer arithmetic.
+* ``rounding``: why the chip's readout stays below that. Lava's fixed-point learning engine rounds every update
+  stochastically with *one* random number per epoch shared by every synapse (``toolkit.learning.fixed``). Per
+  weight that is as noisy as independent rounding, but the errors of all the synapses into one neuron move
+  together, so the noise of the neuron's input grows with the number N of active synapses instead of √N.
+  Pure NumPy, no network.
+* ``population``: ``k`` output neurons per class, their spike counts summed per class, to average the readout's
+  noise. Starting from W2 = 0 with the same inputs, targets and (shared) rounding numbers, the copies learn the same
+  integers: there is nothing to average. Prints whether the copies' W2 rows are identical.
+
+Usage::
+
+    .venv/bin/python examples/onchip/readout_limits.py ceiling [--hidden 600]
+    .venv/bin/python examples/onchip/readout_limits.py rounding
+    .venv/bin/python examples/onchip/readout_limits.py population --k 5 --samples 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from fashion_capacity import hidden_counts  # the sibling script (run from this folder's path)
+
+from compilers.onchip import OnChipFA, build_onchip_fa, forward_graph, with_weights
+from toolkit.backends.reference import simulate
+from toolkit.data import load_dataset
+
+#: the 300-hidden, 32-step network of the Fashion section
+SETTINGS = dict(n_in=784, n_hidden=300, timesteps=32, vth_hidden=500, third_hidden=1, vth_output=1200,
+                label_rate=0.5, third_output=2)
+
+
+def _flat(ds) -> np.ndarray:
+    return ds.x.reshape(len(ds), -1).astype(np.float64)
+
+
+def ceiling(hidden: int) -> None:
+    from sklearn.linear_model import RidgeClassifier
+
+    train, test = load_dataset("fashion-mnist")
+    spec = OnChipFA(**{**SETTINGS, "n_hidden": hidden})
+    g = build_onchip_fa(spec)
+    c, ct = hidden_counts(g, _flat(train), spec.n_hidden), hidden_counts(g, _flat(test), spec.n_hidden)
+    ridge = RidgeClassifier(alpha=10.0).fit(c, train.y).score(ct, test.y)
+    print(f"{hidden} hidden neurons: {c.sum(1).mean():.0f} spikes per image; ridge (all 60,000 / 10,000): {ridge:.4f}")
+    t = spec.timesteps
+    target = np.eye(10)[train.y] * spec.label_rate * t
+    order = np.random.default_rng(0).permutation(len(c))
+    per_spike = 1882 / c.sum(1).mean()      # the same step per image as at 300 hidden (1,882 spikes per image)
+    for lr in (1e-6 * per_spike, 3e-6 * per_spike, 1e-5 * per_spike, 3e-5 * per_spike):
+        w = np.zeros((10, spec.n_hidden))
+        accs = []
+        for k, i in enumerate(order, 1):
+            out = np.clip(w @ c[i], 0, t)
+            w += lr * np.outer(target[i] - out, c[i])
+            if k % 20000 == 0:
+                accs.append(float(((ct @ w.T).argmax(1) == test.y).mean()))
+        print(f"float delta rule, one pass, lr {lr:.2g}: test accuracy after 20,000 / 40,000 / 60,000 images "
+              + " / ".join(f"{a:.4f}" for a in accs), flush=True)
+
+
+def _rounding_error(d: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Stochastic rounding's error: ``d`` rounded up where the random ``r`` < its fraction, minus ``d``."""
+    return np.floor(d) + (r < d % 1) - d
+
+
+def rounding(n: int = 100, epochs: int = 20000) -> None:
+    rng = np.random.default_rng(0)
+    for hi in (0.05, 0.3):
+        d = rng.uniform(-hi, hi, (epochs, n))     # each synapse's update per epoch, in weight LSBs, all below one
+
+        shared, indep = (_rounding_error(d, rng.random((epochs, m))) for m in (1, n))
+        print(f"{n} active synapses, updates below {hi} LSB: rounding error per weight sd {shared.std():.3f} (shared) "
+              f"vs {indep.std():.3f} (independent); of their sum, the neuron's input, sd {shared.sum(1).std():.2f} "
+              f"vs {indep.sum(1).std():.2f}")
+
+
+def population(k: int, samples: int, seed: int) -> None:
+    train, test = load_dataset("fashion-mnist")
+    spec = OnChipFA(**{**SETTINGS, "n_classes": 10 * k, "seed": seed})
+    order = np.random.default_rng([seed, 0]).permutation(len(train))[:samples]
+    x, y = _flat(train)[order], train.y[order]
+    label = np.zeros((len(y), 10 * k))
+    for j in range(k):
+        label[np.arange(len(y)), y * k + j] = spec.label_rate
+    g = build_onchip_fa(spec)
+    learned = with_weights(g, simulate(g, {"x": x, "label": label}, seed=seed, engine="stream").learned)
+    w2 = np.asarray(learned.node("W2").weight).reshape(10, k, -1)
+    same = all(np.array_equal(w2[:, 0], w2[:, j]) for j in range(1, k))
+    s = np.asarray(simulate(forward_graph(learned), _flat(test)).scores).reshape(len(test), 10, k)
+    single = [float((s[:, :, j].argmax(1) == test.y).mean()) for j in range(k)]
+    pooled = float((s.sum(2).argmax(1) == test.y).mean())
+    print(f"k={k}, {samples} images, seed {seed}: the {k} copies' W2 rows identical: {same}; test accuracy of each "
+          f"copy {', '.join(f'{a:.4f}' for a in single)}; pooled {pooled:.4f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("probe", choices=["ceiling", "rounding", "population"])
+    ap.add_argument("--hidden", type=int, default=300, help="ceiling: hidden neurons")
+    ap.add_argument("--k", type=int, default=5, help="population: output neurons per class")
+    ap.add_argument("--samples", type=int, default=5000, help="population: training images")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    if a.probe == "ceiling":
+        ceiling(a.hidden)
+    elif a.probe == "rounding":
+        rounding()
+    else:
+        population(a.k, a.samples, a.seed)
+
+
+if __name__ == "__main__":
+    main()
