@@ -12,6 +12,11 @@ Three probes, for the 300-hidden, 32-step network of the Fashion section (784 â†
   weight that is as noisy as independent rounding, but the errors of all the synapses into one neuron move
   together, so the noise of the neuron's input grows with the number N of active synapses instead of âˆšN.
   Pure NumPy, no network.
+* ``independent``: what that shared number costs. The same one-pass run as the Fashion section's (or one pass over
+  digits) in a copy of the compiled stream engine changed in one place: each synapse's update rounds with a
+  fresh random number of its own (numba's generator, seeded from ``--seed``) instead of the epoch's shared one.
+  A what-if, *not* what Lava computes (the reference's own engine stays bit-exact with Lava): it measures how
+  much of the gap to the float rule, and of the spread over stream positions, the shared number causes.
 * ``population``: ``k`` output neurons per class, their spike counts summed per class, to average the readout's
   noise. Starting from W2 = 0 with the same inputs, targets and (shared) rounding numbers, the copies learn the same
   integers: there is nothing to average. Prints whether the copies' W2 rows are identical.
@@ -21,6 +26,7 @@ Usage::
     .venv/bin/python examples/onchip/readout_limits.py ceiling [--hidden 600]
     .venv/bin/python examples/onchip/readout_limits.py rounding
     .venv/bin/python examples/onchip/readout_limits.py population --k 5 --samples 5000
+    .venv/bin/python examples/onchip/readout_limits.py independent --seed 0 [--dataset digits]
 """
 
 from __future__ import annotations
@@ -84,6 +90,57 @@ def rounding(n: int = 100, epochs: int = 20000) -> None:
               f"vs {indep.sum(1).std():.2f}")
 
 
+def _independent_kernel(seed: int) -> None:
+    """Install, for this process, the compiled stream kernel with per-synapse rounding (see the module doc)."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    import numba
+
+    from toolkit.backends.reference import _stream_kernel, stream_compiled
+
+    source = Path(_stream_kernel.__file__).read_text()
+    shared = "1 if r_syn < q - f else 0"
+    if source.count(shared) != 1:
+        raise SystemExit("readout_limits.py independent: the kernel's rounding line has changed; update this probe")
+    folder = Path(tempfile.mkdtemp(prefix="nfa-independent-rounding-"))
+    (folder / "kernel_independent.py").write_text(source.replace(shared, "1 if np.random.random() < q - f else 0"))
+    numba.config.CACHE_DIR = str(folder / "cache")
+    spec = importlib.util.spec_from_file_location("kernel_independent", folder / "kernel_independent.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stream_compiled._KERNEL = module.stream_kernel
+
+    @numba.njit
+    def _seed(s: int) -> None:   # numba's generator is its own: seed it inside compiled code
+        np.random.seed(s)
+
+    _seed(seed)
+
+
+def independent(dataset: str, seed: int) -> None:
+    from dataclasses import asdict
+
+    from compilers.onchip import train_inputs
+    from toolkit.config import OnChipNetworkConfig
+
+    _independent_kernel(seed)
+    train, test = load_dataset(dataset)
+    if dataset == "fashion-mnist":
+        spec = OnChipFA(**{**SETTINGS, "seed": seed})
+    else:   # the digits network of onchip-digits.yaml
+        kw = asdict(OnChipNetworkConfig())
+        kw["n_hidden"] = kw.pop("hidden")
+        spec = OnChipFA(n_in=64, n_classes=10, seed=seed, **kw)
+    order = np.random.default_rng([seed, 0]).permutation(len(train))
+    g = build_onchip_fa(spec)
+    learned = simulate(g, train_inputs(spec, _flat(train)[order], train.y[order]), seed=seed, engine="stream").learned
+    acc = simulate(forward_graph(with_weights(g, learned)), _flat(test)).accuracy(test.y)
+    print(f"{dataset}, seed {seed}, one pass with per-synapse rounding (not Lava's): test accuracy {acc:.4f}")
+
+
 def population(k: int, samples: int, seed: int) -> None:
     train, test = load_dataset("fashion-mnist")
     spec = OnChipFA(**{**SETTINGS, "n_classes": 10 * k, "seed": seed})
@@ -105,7 +162,8 @@ def population(k: int, samples: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe", choices=["ceiling", "rounding", "population"])
+    ap.add_argument("probe", choices=["ceiling", "rounding", "independent", "population"])
+    ap.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "digits"], help="independent")
     ap.add_argument("--hidden", type=int, default=300, help="ceiling: hidden neurons")
     ap.add_argument("--k", type=int, default=5, help="population: output neurons per class")
     ap.add_argument("--samples", type=int, default=5000, help="population: training images")
@@ -115,6 +173,8 @@ def main() -> None:
         ceiling(a.hidden)
     elif a.probe == "rounding":
         rounding()
+    elif a.probe == "independent":
+        independent(a.dataset, a.seed)
     else:
         population(a.k, a.samples, a.seed)
 
