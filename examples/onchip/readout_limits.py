@@ -34,11 +34,13 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from fashion_capacity import hidden_counts  # the sibling script (run from this folder's path)
+from fashion_capacity import hidden_counts  # the sibling scripts (run from this folder's path)
+from rounding_offsets import _spec as digits_spec
 
 from compilers.onchip import OnChipFA, build_onchip_fa, forward_graph, with_weights
 from toolkit.backends.reference import simulate
 from toolkit.data import load_dataset
+from toolkit.errors import ToolkitError
 
 #: the 300-hidden, 32-step network of the Fashion section
 SETTINGS = dict(n_in=784, n_hidden=300, timesteps=32, vth_hidden=500, third_hidden=1, vth_output=1200,
@@ -92,7 +94,9 @@ def rounding(n: int = 100, epochs: int = 20000) -> None:
 
 def _independent_kernel(seed: int) -> None:
     """Install, for this process, the compiled stream kernel with per-synapse rounding (see the module doc)."""
+    import atexit
     import importlib.util
+    import shutil
     import tempfile
     from pathlib import Path
 
@@ -105,6 +109,7 @@ def _independent_kernel(seed: int) -> None:
     if source.count(shared) != 1:
         raise SystemExit("readout_limits.py independent: the kernel's rounding line has changed; update this probe")
     folder = Path(tempfile.mkdtemp(prefix="nfa-independent-rounding-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)     # the patched copy and its numba cache
     (folder / "kernel_independent.py").write_text(source.replace(shared, "1 if np.random.random() < q - f else 0"))
     numba.config.CACHE_DIR = str(folder / "cache")
     spec = importlib.util.spec_from_file_location("kernel_independent", folder / "kernel_independent.py")
@@ -121,19 +126,12 @@ def _independent_kernel(seed: int) -> None:
 
 
 def independent(dataset: str, seed: int) -> None:
-    from dataclasses import asdict
-
     from compilers.onchip import train_inputs
-    from toolkit.config import OnChipNetworkConfig
 
     _independent_kernel(seed)
     train, test = load_dataset(dataset)
-    if dataset == "fashion-mnist":
-        spec = OnChipFA(**{**SETTINGS, "seed": seed})
-    else:   # the digits network of onchip-digits.yaml
-        kw = asdict(OnChipNetworkConfig())
-        kw["n_hidden"] = kw.pop("hidden")
-        spec = OnChipFA(n_in=64, n_classes=10, seed=seed, **kw)
+    # the Fashion settings above, or the digits network of onchip-digits.yaml (as rounding_offsets.py builds it)
+    spec = OnChipFA(**{**SETTINGS, "seed": seed}) if dataset == "fashion-mnist" else digits_spec(seed, {})
     order = np.random.default_rng([seed, 0]).permutation(len(train))
     g = build_onchip_fa(spec)
     learned = simulate(g, train_inputs(spec, _flat(train)[order], train.y[order]), seed=seed, engine="stream").learned
@@ -169,6 +167,13 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=5000, help="population: training images")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    try:
+        _run(a)
+    except ToolkitError as e:    # e.g. the Fashion-MNIST IDX files missing: one line, with the way out
+        raise SystemExit(f"readout_limits.py {a.probe}: {e}") from None
+
+
+def _run(a: argparse.Namespace) -> None:
     if a.probe == "ceiling":
         ceiling(a.hidden)
     elif a.probe == "rounding":

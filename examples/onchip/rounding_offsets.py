@@ -53,7 +53,10 @@ def _changes(text: str) -> dict[str, object]:
         key, _, value = item.partition("=")
         if not hasattr(base, key):
             raise SystemExit(f"--set: {key!r} is not a network setting (one of {', '.join(asdict(base))})")
-        out[key] = type(getattr(base, key))(float(value) if "." in value else int(value))
+        try:
+            out[key] = type(getattr(base, key))(float(value) if "." in value else int(value))
+        except ValueError:
+            raise SystemExit(f"--set: {key}={value!r} is not a number; write e.g. {key}=2 or {key}=0.5") from None
     return out
 
 
