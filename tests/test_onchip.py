@@ -91,6 +91,37 @@ def test_the_compiled_engine_skips_silent_synapses_exactly():
     assert not np.array_equal(w1[4:, 16:], start[4:, 16:])       # the rest learned
 
 
+def test_the_compiled_engine_skips_with_tags_exactly_and_stops_at_a_tag_on_its_floor():
+    """A rule with a tag: the compiled engine skips silent synapses as without one, except that a tag at −257 (the
+    bottom of its range, where ``old << 7`` saturates) moves by saturation alone, so from the first such tag it
+    visits every synapse until its next call checks again. Weights and tags equal the NumPy engine's, which visits
+    the rectangle of live synapses plus every tag at −257. The rule drives tags to the floor, where the saturated
+    accumulator rounds to −257 with probability 1/128 (else −256): 120 samples, one call, reach it (with fewer, or
+    with the check removed from the kernel, a tag's move by saturation alone went unseen: measured)."""
+    from toolkit.backends.reference.stream import run_stream
+    from toolkit.learning.expr import Rule
+    from toolkit.learning.rule import Plasticity, Trace
+
+    y0, x1, y2, y3 = (Rule.symbol(v) for v in ("y0", "x1", "y2", "y3"))
+    rule = Plasticity(name="tagged", dt=-2.0 ** 3 * y0 * x1 + 2.0 ** -1 * y0 * x1 * (y2 - y3),
+                      dw=2.0 ** -7 * y0 * x1 * (y2 - y3), traces={"x1": Trace(16, 8)}, t_epoch=1, third_factor=True)
+    spec = OnChipFA(**_SMALL, third_hidden=2)
+    x, y = _digits(120)
+    x[:, :16] = 0                                  # two rows of pixels never spike: their traces stay zero
+    g = build_onchip_fa(spec)
+    g = g.replace_nodes({"W1": g.node("W1").replace(plastic=rule)})
+    fast = run_stream(g, train_inputs(spec, x, y), compiled=True)
+    plain = run_stream(g, train_inputs(spec, x, y), compiled=False)
+    for name in ("W1", "W2"):
+        for var in ("weight", "tag"):
+            np.testing.assert_array_equal(fast.learned[name][var], plain.learned[name][var], err_msg=f"{name}.{var}")
+    np.testing.assert_array_equal(fast.scores, plain.scores)
+    tag = plain.learned["W1"]["tag"]
+    assert (tag[:, :16] == 0).all()                # silent pixels: never a product, never a tag
+    assert (tag[:, 16:] <= -256).any()             # the floor (−257, or −256 after a silent epoch) was reached
+    assert (tag[:, 16:] > -256).any()
+
+
 def test_idling_changes_no_weight_but_moves_the_rounding_stream():
     """Why a run compared with a noise run idles first (toolkit.learn): idle samples change nothing, yet the data
     after them meets other rounding numbers of the learning engine (one per epoch from a fixed seed) and learns

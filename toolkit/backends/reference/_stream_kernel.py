@@ -166,9 +166,19 @@ def _in_range(w: np.ndarray, d: np.ndarray, ranges: np.ndarray) -> bool:  # prag
 
 
 @numba.njit
+def _no_floor_tag(t: np.ndarray, ranges: np.ndarray) -> bool:  # pragma: no cover (compiled)
+    """No tag at the bottom of its range (−257), the one value an unchanged register does not round back to."""
+    for i in range(t.shape[0]):
+        for j in range(t.shape[1]):
+            if t[i, j] == ranges[2, 0]:
+                return False
+    return True
+
+
+@numba.njit
 def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: np.ndarray, xh: np.ndarray,  # noqa: C901
            yh: np.ndarray, tx: np.ndarray, ty: np.ndarray, u: int, r_syn: float,
-           ranges: np.ndarray, skip_ok: bool) -> None:  # pragma: no cover (compiled)
+           ranges: np.ndarray, skip_ok: bool) -> bool:  # pragma: no cover (compiled)
     """``fixed._epoch``'s synaptic updates, in place. ``prog`` rows: (target 0 w / 1 d / 2 t, dependency 0 x0 /
     1 y0 / 2 u, m, e, number of factors); ``facs`` [product, k] = (code, const, sgn, width). A synapse's update
     reads only its own w, t and d, so each synapse is updated on its own, every target from the old values.
@@ -176,9 +186,10 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
 
     Skipped, exactly: a synapse whose every product is zero because its presynaptic side (``xa``, over every read
     time) or its postsynaptic side (``ya``) is zero. Such a synapse's accumulator stays ``old << 7``, which rounds
-    and clips back to ``old`` when ``old`` is within range (``skip_ok``: checked by the caller; never with tags,
-    which move by saturation alone). A zero side is zero in int32 too: the engine's wrapped product is congruent
-    to the int64 one modulo 2^32, and 2^64 divides a wrapped-to-zero int64 side."""
+    and clips back to ``old`` when ``old`` is within range (``skip_ok``: checked by the caller, with no tag at
+    −257: ``old << 7`` saturates there, so such a tag moves by saturation alone). A zero side is zero in int32 too:
+    the engine's wrapped product is congruent to the int64 one modulo 2^32, and 2^64 divides a wrapped-to-zero int64
+    side. Returns whether a tag was written at −257 (the caller then stops skipping: ``skip_ok`` no longer holds)."""
     n_post, n_pre = w.shape
     te = xh.shape[0] - 1
     xa, ya, fast = _sides(prog, facs, xh, yh, tx, ty)
@@ -188,8 +199,9 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
         any_x = any_x or tx[j] > 0
     for p in range(prog.shape[0]):
         has[prog[p, 0]] = True
-    skip = skip_ok and not has[2]
-    cols = np.arange(n_pre)                # the columns a live row must visit: all, or those with a non-zero x side
+    skip = skip_ok
+    floor_tag = False
+    cols = np.empty(n_pre if skip else 0, np.int64)   # when skipping: the columns with a non-zero x side
     n_cols = n_pre
     if skip:
         n_cols = 0
@@ -203,7 +215,7 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
                 n_cols += 1
     new = np.zeros(3, np.int64)
     for i in range(n_post):
-        if not has[2]:     # a row none of whose products can run stays as it is
+        if skip or not has[2]:     # a row none of whose products can run stays as it is
             live = False
             for p in range(prog.shape[0]):
                 dep = prog[p, 1]
@@ -218,14 +230,14 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
             if not live:
                 continue
         for jj in range(n_cols):
-            j = cols[jj]
+            j = cols[jj] if skip else jj
             changed = False
             for target in range(3):
                 if not has[target]:
                     continue
                 old = w[i, j] if target == 0 else (d[i, j] if target == 1 else t[i, j])
                 acc = old << 7
-                active = target == 2       # a tag at -257 moves by saturation alone: always recompute tags
+                active = target == 2 and not skip   # without skip_ok a tag may sit at -257: always recompute
                 for p in range(prog.shape[0]):
                     if prog[p, 0] != target:
                         continue
@@ -256,6 +268,8 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
                     d[i, j] = new[1]
                 if has[2]:
                     t[i, j] = new[2]
+                    floor_tag = floor_tag or new[2] == ranges[2, 0]
+    return floor_tag
 
 
 @numba.njit
@@ -332,8 +346,9 @@ def stream_kernel(t0: int, steps: int, period: int, n_samples: int, inp: np.ndar
                   xh_buf, yh_buf) -> None:  # pragma: no cover (compiled)
     """Global steps t0 + 1 .. t0 + steps of a stream (see stream.py for every array)."""
     active = np.empty(spk.shape[0], np.int64)
-    for li in range(len(l_prog)):     # registers in range stay in range (every update clips): check once per call
-        l_par[li][4] = 1 if _in_range(weights[s_learn[li]], l_d[li], l_ranges) else 0
+    for li in range(len(l_prog)):     # registers in range stay in range (every update clips): check once per call;
+        ok = _in_range(weights[s_learn[li]], l_d[li], l_ranges) and _no_floor_tag(l_t[li], l_ranges)  # tags: _epoch
+        l_par[li][4] = 1 if ok else 0
     for k in range(steps):
         t = t0 + k + 1
         spk[:inp.shape[1]] = inp[k]            # the Inputs' spikes of this step, precomputed in global time
@@ -397,7 +412,8 @@ def _learn_step(t: int, k: int, s: int, spk: np.ndarray, sig_start: np.ndarray, 
         _history(yh, y, trace[6, :3], trace[7, :3] != 0, trace[4, :3].astype(np.int64),
                  trace[5, :3].astype(np.int64), ty, t_epoch, r[2], int(r[3]))
         u = 1 if par[2] >= 0 and (t // t_epoch) % (1 << par[2]) == 0 else 0
-        _epoch(prog, facs, w, tt, dd, xh[:t_epoch + 1], yh[:t_epoch + 1], tx, ty, u, r_syn, ranges, par[4] != 0)
+        if _epoch(prog, facs, w, tt, dd, xh[:t_epoch + 1], yh[:t_epoch + 1], tx, ty, u, r_syn, ranges, par[4] != 0):
+            par[4] = 0           # a tag reached −257: no more skipping in this call
         x[:] = xh[t_epoch]
         if not par[1]:
             y[:] = yh[t_epoch]
