@@ -17,6 +17,8 @@ Three probes, for the 300-hidden, 32-step network of the Fashion section (784 â†
   fresh random number of its own (numba's generator, seeded from ``--seed``) instead of the epoch's shared one.
   A what-if, *not* what Lava computes (the reference's own engine stays bit-exact with Lava): it measures how
   much of the gap to the float rule, and of the spread over stream positions, the shared number causes.
+  ``--layer W1`` (or ``W2``) rounds per synapse on that layer only, the other as Lava does: which layer's
+  rounding costs the accuracy.
 * ``population``: ``k`` output neurons per class, their spike counts summed per class, to average the readout's
   noise. Starting from W2 = 0 with the same inputs, targets and (shared) rounding numbers, the copies learn the same
   integers: there is nothing to average. Prints whether the copies' W2 rows are identical.
@@ -26,7 +28,7 @@ Usage::
     .venv/bin/python examples/onchip/readout_limits.py ceiling [--hidden 600]
     .venv/bin/python examples/onchip/readout_limits.py rounding
     .venv/bin/python examples/onchip/readout_limits.py population --k 5 --samples 5000
-    .venv/bin/python examples/onchip/readout_limits.py independent --seed 0 [--dataset digits]
+    .venv/bin/python examples/onchip/readout_limits.py independent --seed 0 [--dataset digits] [--layer W1]
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ def rounding(n: int = 100, epochs: int = 20000) -> None:
               f"vs {indep.sum(1).std():.2f}")
 
 
-def _independent_kernel(seed: int) -> None:
-    """Install, for this process, the compiled stream kernel with per-synapse rounding (see the module doc)."""
+def _independent_kernel(seed: int, fan_in: int | None = None, layer: str = "both") -> None:
+    """Install, for this process, the compiled stream kernel with per-synapse rounding (see the module doc): on every
+    plastic synapse (``layer`` "both"), or only on W1 or only on W2, told apart by W1's fan-in ``fan_in``."""
     import atexit
     import importlib.util
     import shutil
@@ -110,7 +113,10 @@ def _independent_kernel(seed: int) -> None:
         raise SystemExit("readout_limits.py independent: the kernel's rounding line has changed; update this probe")
     folder = Path(tempfile.mkdtemp(prefix="nfa-independent-rounding-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)     # the patched copy and its numba cache
-    (folder / "kernel_independent.py").write_text(source.replace(shared, "1 if np.random.random() < q - f else 0"))
+    own = "np.random.random()"
+    if layer != "both":        # the kernel sees a synapse's shape only: W1 is the one whose fan-in is the input's
+        own = f"(np.random.random() if n_pre {'==' if layer == 'W1' else '!='} {int(fan_in or 0)} else r_syn)"
+    (folder / "kernel_independent.py").write_text(source.replace(shared, f"1 if {own} < q - f else 0"))
     numba.config.CACHE_DIR = str(folder / "cache")
     spec = importlib.util.spec_from_file_location("kernel_independent", folder / "kernel_independent.py")
     assert spec is not None and spec.loader is not None
@@ -125,18 +131,23 @@ def _independent_kernel(seed: int) -> None:
     _seed(seed)
 
 
-def independent(dataset: str, seed: int) -> None:
+def independent(dataset: str, seed: int, layer: str = "both") -> None:
     from compilers.onchip import train_inputs
 
-    _independent_kernel(seed)
     train, test = load_dataset(dataset)
     # the Fashion settings above, or the digits network of onchip-digits.yaml (as rounding_offsets.py builds it)
     spec = OnChipFA(**{**SETTINGS, "seed": seed}) if dataset == "fashion-mnist" else digits_spec(seed, {})
+    if layer != "both" and spec.n_in == spec.n_hidden:
+        raise SystemExit("readout_limits.py independent --layer: W1 and W2 have the same fan-in, which is how the "
+                         "kernel tells them apart; use --layer both")
+    _independent_kernel(seed, spec.n_in, layer)
     order = np.random.default_rng([seed, 0]).permutation(len(train))
     g = build_onchip_fa(spec)
     learned = simulate(g, train_inputs(spec, _flat(train)[order], train.y[order]), seed=seed, engine="stream").learned
     acc = simulate(forward_graph(with_weights(g, learned)), _flat(test)).accuracy(test.y)
-    print(f"{dataset}, seed {seed}, one pass with per-synapse rounding (not Lava's): test accuracy {acc:.4f}")
+    where = "every plastic synapse" if layer == "both" else f"{layer} only (the other layer: Lava's shared number)"
+    print(f"{dataset}, seed {seed}, one pass with per-synapse rounding on {where} (not Lava's): test accuracy "
+          f"{acc:.4f}")
 
 
 def population(k: int, samples: int, seed: int) -> None:
@@ -165,6 +176,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=300, help="ceiling: hidden neurons")
     ap.add_argument("--k", type=int, default=5, help="population: output neurons per class")
     ap.add_argument("--samples", type=int, default=5000, help="population: training images")
+    ap.add_argument("--layer", default="both", choices=["both", "W1", "W2"],
+                    help="independent: round per synapse on both plastic layers, or on one (the other as Lava does)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     try:
@@ -179,7 +192,7 @@ def _run(a: argparse.Namespace) -> None:
     elif a.probe == "rounding":
         rounding()
     elif a.probe == "independent":
-        independent(a.dataset, a.seed)
+        independent(a.dataset, a.seed, a.layer)
     else:
         population(a.k, a.samples, a.seed)
 
