@@ -155,22 +155,14 @@ def _fast_product(p: int, prog: np.ndarray, facs: np.ndarray, i: int, j: int, ta
 
 
 @numba.njit
-def _in_range(w: np.ndarray, d: np.ndarray, ranges: np.ndarray) -> bool:  # pragma: no cover (compiled)
-    """Every weight and delay within the learning engine's ranges (so that a synapse whose products are all zero
-    keeps its registers exactly: ``_epoch`` may skip it)."""
+def _skip_safe(w: np.ndarray, d: np.ndarray, t: np.ndarray, ranges: np.ndarray) -> bool:  # pragma: no cover
+    """Every weight and delay within the learning engine's ranges and no tag at the bottom of its range (−257, the
+    one in-range value that ``old << 7`` saturates from): then a synapse whose products are all zero keeps its
+    registers exactly, and ``_epoch`` may skip it."""
     for i in range(w.shape[0]):
         for j in range(w.shape[1]):
-            if w[i, j] < ranges[0, 0] or w[i, j] > ranges[0, 1] or d[i, j] < ranges[1, 0] or d[i, j] > ranges[1, 1]:
-                return False
-    return True
-
-
-@numba.njit
-def _no_floor_tag(t: np.ndarray, ranges: np.ndarray) -> bool:  # pragma: no cover (compiled)
-    """No tag at the bottom of its range (−257), the one value an unchanged register does not round back to."""
-    for i in range(t.shape[0]):
-        for j in range(t.shape[1]):
-            if t[i, j] == ranges[2, 0]:
+            if w[i, j] < ranges[0, 0] or w[i, j] > ranges[0, 1] or d[i, j] < ranges[1, 0] or d[i, j] > ranges[1, 1] \
+                    or t[i, j] == ranges[2, 0]:
                 return False
     return True
 
@@ -178,7 +170,7 @@ def _no_floor_tag(t: np.ndarray, ranges: np.ndarray) -> bool:  # pragma: no cove
 @numba.njit
 def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: np.ndarray, xh: np.ndarray,  # noqa: C901
            yh: np.ndarray, tx: np.ndarray, ty: np.ndarray, u: int, r_syn: float,
-           ranges: np.ndarray, skip_ok: bool) -> bool:  # pragma: no cover (compiled)
+           ranges: np.ndarray, skip: bool) -> bool:  # pragma: no cover (compiled)
     """``fixed._epoch``'s synaptic updates, in place. ``prog`` rows: (target 0 w / 1 d / 2 t, dependency 0 x0 /
     1 y0 / 2 u, m, e, number of factors); ``facs`` [product, k] = (code, const, sgn, width). A synapse's update
     reads only its own w, t and d, so each synapse is updated on its own, every target from the old values.
@@ -186,10 +178,10 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
 
     Skipped, exactly: a synapse whose every product is zero because its presynaptic side (``xa``, over every read
     time) or its postsynaptic side (``ya``) is zero. Such a synapse's accumulator stays ``old << 7``, which rounds
-    and clips back to ``old`` when ``old`` is within range (``skip_ok``: checked by the caller, with no tag at
-    −257: ``old << 7`` saturates there, so such a tag moves by saturation alone). A zero side is zero in int32 too:
+    and clips back to ``old`` when ``old`` is within range and no tag sits at −257, where ``old << 7`` saturates
+    (``skip``: ``_skip_safe``, checked by the caller). A zero side is zero in int32 too:
     the engine's wrapped product is congruent to the int64 one modulo 2^32, and 2^64 divides a wrapped-to-zero int64
-    side. Returns whether a tag was written at −257 (the caller then stops skipping: ``skip_ok`` no longer holds)."""
+    side. Returns whether a tag was written at −257 (the caller then stops skipping)."""
     n_post, n_pre = w.shape
     te = xh.shape[0] - 1
     xa, ya, fast = _sides(prog, facs, xh, yh, tx, ty)
@@ -199,7 +191,6 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
         any_x = any_x or tx[j] > 0
     for p in range(prog.shape[0]):
         has[prog[p, 0]] = True
-    skip = skip_ok
     floor_tag = False
     cols = np.empty(n_pre if skip else 0, np.int64)   # when skipping: the columns with a non-zero x side
     n_cols = n_pre
@@ -237,7 +228,7 @@ def _epoch(prog: np.ndarray, facs: np.ndarray, w: np.ndarray, t: np.ndarray, d: 
                     continue
                 old = w[i, j] if target == 0 else (d[i, j] if target == 1 else t[i, j])
                 acc = old << 7
-                active = target == 2 and not skip   # without skip_ok a tag may sit at -257: always recompute
+                active = target == 2 and not skip   # unless skipping, a tag may sit at -257: recompute
                 for p in range(prog.shape[0]):
                     if prog[p, 0] != target:
                         continue
@@ -346,9 +337,8 @@ def stream_kernel(t0: int, steps: int, period: int, n_samples: int, inp: np.ndar
                   xh_buf, yh_buf) -> None:  # pragma: no cover (compiled)
     """Global steps t0 + 1 .. t0 + steps of a stream (see stream.py for every array)."""
     active = np.empty(spk.shape[0], np.int64)
-    for li in range(len(l_prog)):     # registers in range stay in range (every update clips): check once per call;
-        ok = _in_range(weights[s_learn[li]], l_d[li], l_ranges) and _no_floor_tag(l_t[li], l_ranges)  # tags: _epoch
-        l_par[li][4] = 1 if ok else 0
+    for li in range(len(l_prog)):     # once per call: registers in range stay so (every update clips); a tag that
+        l_par[li][4] = 1 if _skip_safe(weights[s_learn[li]], l_d[li], l_t[li], l_ranges) else 0   # reaches −257: _epoch
     for k in range(steps):
         t = t0 + k + 1
         spk[:inp.shape[1]] = inp[k]            # the Inputs' spikes of this step, precomputed in global time
